@@ -1,0 +1,105 @@
+import Kernels
+
+/// Key/value storage for every layer, in fixed-size blocks of `blockSize` positions,
+/// handed out by a free list. A sequence owns a `BlockTable` listing its blocks in
+/// position order; blocks are never shared, so a freed block can be reused at once.
+public final class KVCache: @unchecked Sendable {
+    public let nLayers: Int
+    public let nBlocks: Int
+    public let blockSize: Int
+    public let nKVHeads: Int
+    public let headDim: Int
+    private let keys: UnsafeMutablePointer<Float>
+    private let values: UnsafeMutablePointer<Float>
+    private let freeList: UnsafeMutablePointer<Int32>
+    public private(set) var freeCount: Int
+
+    /// Floats per block per layer.
+    private var blockStride: Int { nKVHeads * blockSize * headDim }
+
+    public init(config: LlamaConfig, nBlocks: Int, blockSize: Int = 16) {
+        precondition(nBlocks > 0 && blockSize > 0)
+        nLayers = config.nLayers
+        self.nBlocks = nBlocks
+        self.blockSize = blockSize
+        nKVHeads = config.nKVHeads
+        headDim = config.headDim
+        let count = nLayers * nBlocks * config.nKVHeads * blockSize * config.headDim
+        keys = .allocate(capacity: count)
+        values = .allocate(capacity: count)
+        keys.initialize(repeating: 0, count: count)
+        values.initialize(repeating: 0, count: count)
+        freeList = .allocate(capacity: nBlocks)
+        // Pop from the end: hand out low block numbers first.
+        for i in 0..<nBlocks { freeList[i] = Int32(nBlocks - 1 - i) }
+        freeCount = nBlocks
+    }
+
+    /// Blocks that `positions` positions of one sequence need.
+    public func blocksNeeded(positions: Int) -> Int { (positions + blockSize - 1) / blockSize }
+
+    /// Bytes of K and V storage for one position, over all layers.
+    public static func bytesPerPosition(config: LlamaConfig) -> Int {
+        2 * config.nLayers * config.kvDim * MemoryLayout<Float>.size
+    }
+
+    public func layer(_ l: Int) -> PagedKVLayer {
+        let offset = l * nBlocks * blockStride
+        return PagedKVLayer(keys: keys + offset, values: values + offset,
+                            blockSize: blockSize, nKVHeads: nKVHeads, headDim: headDim)
+    }
+
+    /// Takes one free block, or nil when the cache is full.
+    public func allocateBlock() -> Int32? {
+        guard freeCount > 0 else { return nil }
+        freeCount -= 1
+        return freeList[freeCount]
+    }
+
+    public func free(_ block: Int32) {
+        precondition(freeCount < nBlocks && block >= 0 && Int(block) < nBlocks, "double free of KV block \(block)")
+        freeList[freeCount] = block
+        freeCount += 1
+    }
+
+    deinit {
+        keys.deallocate()
+        values.deallocate()
+        freeList.deallocate()
+    }
+}
+
+/// The blocks of one sequence, in position order. Capacity is fixed at creation
+/// (the context limit), so growing never reallocates.
+public final class BlockTable: @unchecked Sendable {
+    public let capacity: Int
+    public let entries: UnsafeMutablePointer<Int32>
+    public private(set) var count = 0
+
+    public init(capacity: Int) {
+        self.capacity = capacity
+        entries = .allocate(capacity: max(1, capacity))
+    }
+
+    /// Makes room for `positions` positions, taking blocks from `cache`. Returns false
+    /// (having taken nothing) when the cache has too few free blocks.
+    public func reserve(positions: Int, in cache: KVCache) -> Bool {
+        let needed = cache.blocksNeeded(positions: positions)
+        precondition(needed <= capacity, "sequence of \(positions) positions exceeds its block table")
+        guard needed > count else { return true }
+        guard cache.freeCount >= needed - count else { return false }
+        while count < needed {
+            entries[count] = cache.allocateBlock()!
+            count += 1
+        }
+        return true
+    }
+
+    /// Returns every block to `cache`.
+    public func release(to cache: KVCache) {
+        for i in 0..<count { cache.free(entries[i]) }
+        count = 0
+    }
+
+    deinit { entries.deallocate() }
+}

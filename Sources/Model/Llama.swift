@@ -1,0 +1,127 @@
+import Kernels
+import ModelFormats
+
+/// A llama-architecture transformer over quantized weights read in place.
+/// `forward` runs one batch of rows from any number of sequences (prefill chunks and
+/// decode steps alike) and leaves the requested rows' logits in `state.logits`.
+public final class LlamaModel: @unchecked Sendable {
+    public let config: LlamaConfig
+    public let weights: LlamaWeights
+    public let file: GGUFFile
+    let rope: RopeTable
+
+    public init(gguf: GGUFFile) throws {
+        config = try LlamaConfig(gguf: gguf)
+        weights = try LlamaWeights(gguf: gguf, config: config)
+        file = gguf
+        rope = RopeTable(ropeDim: config.ropeDim, maxPositions: config.contextLength, base: config.ropeBase)
+    }
+
+    public convenience init(path: String) throws {
+        try self.init(gguf: try GGUFFile(path: path))
+    }
+
+    public func forward(batch: ForwardBatch, cache: KVCache, state s: RunState) {
+        let c = config
+        let T = batch.rowCount
+        precondition(T <= s.maxRows, "batch of \(T) rows exceeds the run state's \(s.maxRows)")
+        for i in 0..<batch.sequenceCount {
+            let span = batch.spans[i]
+            precondition(span.startPosition + span.rowCount <= min(s.maxContext, c.contextLength),
+                         "sequence runs past the context limit")
+        }
+
+        // x[t] = embedding row of tokens[t]
+        for t in 0..<T {
+            let token = Int(batch.tokens[t])
+            precondition(token >= 0 && token < c.vocabSize, "token id \(token) outside the vocabulary")
+            MatMul.dequantizeRows(weights.tokenEmbedding, rows: token..<(token + 1), out: s.x + t * c.dim)
+        }
+
+        for l in 0..<c.nLayers {
+            let w = weights.layers[l]
+            let kv = cache.layer(l)
+
+            // Attention block: x += Wo · attention(rope(Wq·n), rope(Wk·n), Wv·n), n = rmsnorm(x)
+            rmsNormRows(out: s.xb, inp: s.x, weight: w.attnNorm, T: T)
+            project(out: s.q, s.xb, T, w.q, s)
+            project(out: s.k, s.xb, T, w.k, s)
+            project(out: s.v, s.xb, T, w.v, s)
+            ropeForward(x: s.q, positions: batch.positions, table: rope, T: T, nHeads: c.nHeads, headDim: c.headDim)
+            ropeForward(x: s.k, positions: batch.positions, table: rope, T: T, nHeads: c.nKVHeads, headDim: c.headDim)
+            for i in 0..<batch.sequenceCount {
+                let span = batch.spans[i]
+                kvCacheWrite(layer: kv, k: s.k + span.firstRow * c.kvDim, v: s.v + span.firstRow * c.kvDim,
+                             positions: batch.positions + span.firstRow, blockTable: span.blockTable, T: span.rowCount)
+            }
+            attention(batch: batch, layer: kv, s)
+            project(out: s.xb2, s.att, T, w.o, s)
+            addInPlace(s.x, s.xb2, T * c.dim)
+
+            // MLP block: x += Wdown · (silu(Wgate·n) * Wup·n), n = rmsnorm(x)
+            rmsNormRows(out: s.xb, inp: s.x, weight: w.ffnNorm, T: T)
+            project(out: s.hb, s.xb, T, w.gate, s)
+            project(out: s.hb2, s.xb, T, w.up, s)
+            Parallel.forEachChunk(T, minChunk: 4) { rows in
+                let offset = rows.lowerBound * c.hiddenDim
+                swigluForward(out: s.hb + offset, gate: s.hb + offset, up: s.hb2 + offset, n: rows.count * c.hiddenDim)
+            }
+            project(out: s.xb2, s.hb, T, w.down, s)
+            addInPlace(s.x, s.xb2, T * c.dim)
+        }
+
+        // Final norm for the rows that want logits, gathered contiguously, then the
+        // output projection.
+        let L = batch.logitCount
+        guard L > 0 else { return }
+        precondition(L <= s.maxLogitRows, "batch asks for \(L) logits rows, run state holds \(s.maxLogitRows)")
+        for i in 0..<L {
+            let row = Int(batch.logitRows[i])
+            rmsNormForward(out: s.xb + i * c.dim, inp: s.x + row * c.dim, weight: weights.outputNorm,
+                           T: 1, dim: c.dim, eps: c.normEps)
+        }
+        project(out: s.logits, s.xb, L, weights.output, s)
+    }
+
+    private func rmsNormRows(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>,
+                             weight: UnsafePointer<Float>, T: Int) {
+        let dim = config.dim, eps = config.normEps
+        Parallel.forEachChunk(T, minChunk: 16) { rows in
+            rmsNormForward(out: out + rows.lowerBound * dim, inp: inp + rows.lowerBound * dim,
+                           weight: weight, T: rows.count, dim: dim, eps: eps)
+        }
+    }
+
+    // out = inp · Wᵀ for T rows (contiguous, unpadded rows on both sides).
+    private func project(out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ T: Int,
+                         _ w: WeightMatrix, _ s: RunState) {
+        MatMul.forward(out: out, outStride: w.rows, x: inp, xStride: w.cols, T: T,
+                       weight: w, scratch: s.matmulScratch)
+    }
+
+    private func addInPlace(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
+        axpy(y, 1, x, n)
+    }
+
+    // att[row, head] = causal attention of each query head over its sequence's cache.
+    // Work items are (sequence, head) pairs, spread over the worker threads.
+    private func attention(batch: ForwardBatch, layer kv: PagedKVLayer, _ s: RunState) {
+        let c = config
+        let groupSize = c.nHeads / c.nKVHeads
+        let scale = 1 / Float(c.headDim).squareRoot()
+        let items = batch.sequenceCount * c.nHeads
+        Parallel.forEachChunk(items) { range, worker in
+            let scores = s.scores + worker * s.maxContext
+            for item in range {
+                let span = batch.spans[item / c.nHeads]
+                let h = item % c.nHeads
+                let rowOffset = span.firstRow * c.qDim + h * c.headDim
+                attentionForward(out: s.att + rowOffset, outStride: c.qDim,
+                                 q: s.q + rowOffset, qStride: c.qDim,
+                                 layer: kv, kvHead: h / groupSize, blockTable: span.blockTable,
+                                 startPos: span.startPosition, nq: span.rowCount, scale: scale,
+                                 scores: scores)
+            }
+        }
+    }
+}

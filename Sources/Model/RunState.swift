@@ -1,0 +1,61 @@
+import Kernels
+
+/// Scratch activations for forward passes of up to `maxRows` rows, carved out of one
+/// 64-byte-aligned allocation (llm.c's "malloc all at once"), so passes allocate nothing.
+public final class RunState: @unchecked Sendable {
+    public let maxRows: Int
+    public let maxLogitRows: Int
+    public let maxContext: Int
+    /// Residual stream, (maxRows, dim).
+    let x: UnsafeMutablePointer<Float>
+    /// Normed input of a sub-block, (maxRows, dim); also the gathered final rows.
+    let xb: UnsafeMutablePointer<Float>
+    /// Output of a projection back to dim, (maxRows, dim).
+    let xb2: UnsafeMutablePointer<Float>
+    let q: UnsafeMutablePointer<Float>     // (maxRows, qDim)
+    let k: UnsafeMutablePointer<Float>     // (maxRows, kvDim)
+    let v: UnsafeMutablePointer<Float>     // (maxRows, kvDim)
+    let att: UnsafeMutablePointer<Float>   // (maxRows, qDim)
+    let hb: UnsafeMutablePointer<Float>    // (maxRows, hiddenDim)
+    let hb2: UnsafeMutablePointer<Float>   // (maxRows, hiddenDim)
+    /// Logits of the requested rows, (maxLogitRows, vocabSize).
+    public let logits: UnsafeMutablePointer<Float>
+    /// Dequantized weight tile for the sgemm path.
+    let matmulScratch: UnsafeMutablePointer<Float>
+    /// Attention scores, one maxContext slice per worker thread.
+    let scores: UnsafeMutablePointer<Float>
+    let scoreWorkers: Int
+    private let arena: UnsafeMutableRawPointer
+
+    public init(config c: LlamaConfig, maxRows: Int, maxLogitRows: Int, maxContext: Int) {
+        self.maxRows = maxRows
+        self.maxLogitRows = maxLogitRows
+        self.maxContext = maxContext
+        scoreWorkers = Parallel.threadCount
+        let widest = max(c.dim, c.qDim, c.hiddenDim)
+        let counts = [
+            maxRows * c.dim, maxRows * c.dim, maxRows * c.dim,
+            maxRows * c.qDim, maxRows * c.kvDim, maxRows * c.kvDim, maxRows * c.qDim,
+            maxRows * c.hiddenDim, maxRows * c.hiddenDim,
+            maxLogitRows * c.vocabSize,
+            MatMul.scratchCount(cols: widest),
+            scoreWorkers * maxContext,
+        ]
+        // Round each view up to 16 floats so every view stays 64-byte aligned.
+        let padded = counts.map { ($0 + 15) / 16 * 16 }
+        arena = .allocate(byteCount: padded.reduce(0, +) * 4, alignment: 64)
+        var cursor = arena.bindMemory(to: Float.self, capacity: padded.reduce(0, +))
+        var views: [UnsafeMutablePointer<Float>] = []
+        for n in padded {
+            views.append(cursor)
+            cursor += n
+        }
+        (x, xb, xb2, q, k, v, att, hb, hb2) =
+            (views[0], views[1], views[2], views[3], views[4], views[5], views[6], views[7], views[8])
+        logits = views[9]
+        matmulScratch = views[10]
+        scores = views[11]
+    }
+
+    deinit { arena.deallocate() }
+}

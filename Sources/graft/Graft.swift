@@ -1,0 +1,9 @@
+import ArgumentParser
+
+@main
+struct Graft: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "graft",
+        abstract: "One quantized base LLM, many LoRA adapters: inference and tools.",
+        subcommands: [TokenizeCommand.self, GenerateCommand.self, BenchCommand.self])
+}
