@@ -18,9 +18,10 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
-        .target(name: "Kernels", dependencies: ["COpenBLAS"], swiftSettings: numericSettings),
+        .target(name: "CSIMD"),
+        .target(name: "Kernels", dependencies: ["COpenBLAS", "CSIMD"], swiftSettings: numericSettings),
         .target(name: "ModelFormats", dependencies: ["Kernels"]),
-        .target(name: "Tokenization"),
+        .target(name: "Tokenization", dependencies: ["ModelFormats"]),
         .target(name: "Model", dependencies: ["Kernels", "ModelFormats"], swiftSettings: numericSettings),
         .target(name: "Engine", dependencies: ["Model", "Tokenization", "Kernels"]),
         .executableTarget(name: "graft", dependencies: [

@@ -57,7 +57,7 @@ public final class Sampler: @unchecked Sendable {
             n += 1
         }
         let probs = self.probs
-        let sorted = UnsafeMutableBufferPointer(start: candidates, count: n)
+        var sorted = UnsafeMutableBufferPointer(start: candidates, count: n)
         sorted.sort { a, b in
             let pa = probs[Int(a)], pb = probs[Int(b)]
             return pa != pb ? pa > pb : a < b

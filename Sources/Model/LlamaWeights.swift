@@ -23,7 +23,7 @@ public final class LlamaWeights: @unchecked Sendable {
     public let outputNorm: UnsafePointer<Float>
     public let layers: [LayerWeights]
     private let file: GGUFFile
-    private var ownedVectors: [UnsafeMutablePointer<Float>] = []
+    private let ownedVectors: OwnedVectors
 
     public init(gguf: GGUFFile, config c: LlamaConfig) throws {
         file = gguf
@@ -35,19 +35,18 @@ public final class LlamaWeights: @unchecked Sendable {
             guard cols % 32 == 0 else { throw ModelError.unsupported("tensor '\(name)' row length \(cols) is not a multiple of 32") }
             return WeightMatrix(type: info.type, data: gguf.data(for: info), rows: rows, cols: cols)
         }
-        var owned: [UnsafeMutablePointer<Float>] = []
+        let owned = OwnedVectors()
+        ownedVectors = owned
         func vector(_ name: String, count: Int) throws -> UnsafePointer<Float> {
             guard let info = gguf.tensor(named: name) else { throw ModelError.missingTensor(name) }
             guard info.dims == [count] else {
                 throw ModelError.tensorShape(name: name, expected: [count], found: info.dims)
             }
             if info.type == .f32 { return gguf.data(for: info).assumingMemoryBound(to: Float.self) }
-            let copy = UnsafeMutablePointer<Float>.allocate(capacity: count)
+            let copy = owned.allocate(count)
             dequantizeRow(type: info.type, out: copy, src: gguf.data(for: info), count: count)
-            owned.append(copy)
             return UnsafePointer(copy)
         }
-        defer { ownedVectors = owned }
 
         tokenEmbedding = try matrix(TensorNames.tokenEmbedding, rows: c.vocabSize, cols: c.dim)
         // Models with tied embeddings have no output.weight and reuse the embedding.
@@ -69,7 +68,6 @@ public final class LlamaWeights: @unchecked Sendable {
         }
     }
 
-    deinit { ownedVectors.forEach { $0.deallocate() } }
 
     /// Bytes of weight data read per token by a forward pass (all projections plus the
     /// output matrix); the figure the decode bandwidth bound is computed from.
@@ -79,4 +77,18 @@ public final class LlamaWeights: @unchecked Sendable {
         } ?? 0
         return perLayer * layers.count + output.rows * output.rowByteCount
     }
+}
+
+/// f32 copies of vectors stored in other types; freed with the weights, or at once if
+/// loading fails part way.
+private final class OwnedVectors {
+    private var pointers: [UnsafeMutablePointer<Float>] = []
+
+    func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
+        let p = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        pointers.append(p)
+        return p
+    }
+
+    deinit { pointers.forEach { $0.deallocate() } }
 }

@@ -1,30 +1,46 @@
-// SIMD decoders that turn one group of 32 stored weights into two SIMD16<Float>
-// halves (elements 0..<16 and 16..<32), exactly the values the scalar reference
+// SIMD decoders that turn one group of 32 stored weights into four SIMD8<Float>
+// (elements 0..<8, 8..<16, 16..<24, 24..<32), exactly the values the scalar reference
 // dequantizers in Quant/ produce. The matmul kernels are generic over these, so each
 // weight type gets its own specialised loop with no per-block type switch.
+//
+// Integer-to-float widening goes through CSIMD: Swift's own SIMD conversions stay
+// out-of-line generic calls in these loops (measured: a third of decode time).
+
+import CSIMD
+
+public typealias Group32 = (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>)
 
 public protocol BlockDecoder {
     /// Bytes of storage per 32 elements.
     static var groupByteCount: Int { get }
-    static func decode(_ p: UnsafeRawPointer) -> (SIMD16<Float>, SIMD16<Float>)
+    static func decode(_ p: UnsafeRawPointer) -> Group32
 }
 
-@usableFromInline
+@usableFromInline @inline(__always)
 func loadHalf(_ p: UnsafeRawPointer, _ offset: Int) -> Float {
     Float(Float16(bitPattern: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
 }
 
-/// Q4_1: f16 d @0, f16 m @2, 16 bytes of nibbles @4. Low nibbles are elements 0..<16.
+@usableFromInline @inline(__always)
+func widen(_ v: SIMD8<UInt8>) -> SIMD8<Float> { graft_widen_u8x8(v) }
+
+@usableFromInline @inline(__always)
+func widen(_ v: SIMD8<Int8>) -> SIMD8<Float> { graft_widen_i8x8(v) }
+
+/// Q4_1: f16 d @0, f16 m @2, 16 bytes of nibbles @4. Low nibbles are elements 0..<16,
+/// high nibbles 16..<32.
 public enum Q4_1Decoder: BlockDecoder {
     public static var groupByteCount: Int { 20 }
     @inlinable @inline(__always)
-    public static func decode(_ p: UnsafeRawPointer) -> (SIMD16<Float>, SIMD16<Float>) {
-        let d = SIMD16<Float>(repeating: loadHalf(p, 0))
-        let m = SIMD16<Float>(repeating: loadHalf(p, 2))
-        let qs = p.loadUnaligned(fromByteOffset: 4, as: SIMD16<UInt8>.self)
-        let lo = SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: qs & 0x0F))
-        let hi = SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: qs &>> 4))
-        return (lo * d + m, hi * d + m)
+    public static func decode(_ p: UnsafeRawPointer) -> Group32 {
+        let d = SIMD8<Float>(repeating: loadHalf(p, 0))
+        let m = SIMD8<Float>(repeating: loadHalf(p, 2))
+        let a = p.loadUnaligned(fromByteOffset: 4, as: SIMD8<UInt8>.self)
+        let b = p.loadUnaligned(fromByteOffset: 12, as: SIMD8<UInt8>.self)
+        return (widen(a & 0x0F) * d + m,
+                widen(b & 0x0F) * d + m,
+                widen(a &>> 4) * d + m,
+                widen(b &>> 4) * d + m)
     }
 }
 
@@ -32,12 +48,13 @@ public enum Q4_1Decoder: BlockDecoder {
 public enum Q4_0Decoder: BlockDecoder {
     public static var groupByteCount: Int { 18 }
     @inlinable @inline(__always)
-    public static func decode(_ p: UnsafeRawPointer) -> (SIMD16<Float>, SIMD16<Float>) {
-        let d = SIMD16<Float>(repeating: loadHalf(p, 0))
-        let qs = p.loadUnaligned(fromByteOffset: 2, as: SIMD16<UInt8>.self)
-        let lo = SIMD16<Int32>(truncatingIfNeeded: qs & 0x0F) &- 8
-        let hi = SIMD16<Int32>(truncatingIfNeeded: qs &>> 4) &- 8
-        return (SIMD16<Float>(lo) * d, SIMD16<Float>(hi) * d)
+    public static func decode(_ p: UnsafeRawPointer) -> Group32 {
+        let d = SIMD8<Float>(repeating: loadHalf(p, 0))
+        let a = p.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt8>.self)
+        let b = p.loadUnaligned(fromByteOffset: 10, as: SIMD8<UInt8>.self)
+        let eight = SIMD8<Float>(repeating: 8)
+        return ((widen(a & 0x0F) - eight) * d, (widen(b & 0x0F) - eight) * d,
+                (widen(a &>> 4) - eight) * d, (widen(b &>> 4) - eight) * d)
     }
 }
 
@@ -45,30 +62,32 @@ public enum Q4_0Decoder: BlockDecoder {
 public enum Q8_0Decoder: BlockDecoder {
     public static var groupByteCount: Int { 34 }
     @inlinable @inline(__always)
-    public static func decode(_ p: UnsafeRawPointer) -> (SIMD16<Float>, SIMD16<Float>) {
-        let d = SIMD16<Float>(repeating: loadHalf(p, 0))
-        let lo = p.loadUnaligned(fromByteOffset: 2, as: SIMD16<Int8>.self)
-        let hi = p.loadUnaligned(fromByteOffset: 18, as: SIMD16<Int8>.self)
-        return (SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: lo)) * d,
-                SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: hi)) * d)
+    public static func decode(_ p: UnsafeRawPointer) -> Group32 {
+        let d = SIMD8<Float>(repeating: loadHalf(p, 0))
+        return (widen(p.loadUnaligned(fromByteOffset: 2, as: SIMD8<Int8>.self)) * d,
+                widen(p.loadUnaligned(fromByteOffset: 10, as: SIMD8<Int8>.self)) * d,
+                widen(p.loadUnaligned(fromByteOffset: 18, as: SIMD8<Int8>.self)) * d,
+                widen(p.loadUnaligned(fromByteOffset: 26, as: SIMD8<Int8>.self)) * d)
     }
 }
 
 public enum F32Decoder: BlockDecoder {
     public static var groupByteCount: Int { 128 }
     @inlinable @inline(__always)
-    public static func decode(_ p: UnsafeRawPointer) -> (SIMD16<Float>, SIMD16<Float>) {
-        (p.loadUnaligned(as: SIMD16<Float>.self), p.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self))
+    public static func decode(_ p: UnsafeRawPointer) -> Group32 {
+        (p.loadUnaligned(as: SIMD8<Float>.self), p.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self),
+         p.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self), p.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self))
     }
 }
 
 public enum F16Decoder: BlockDecoder {
     public static var groupByteCount: Int { 64 }
     @inlinable @inline(__always)
-    public static func decode(_ p: UnsafeRawPointer) -> (SIMD16<Float>, SIMD16<Float>) {
-        let lo = p.loadUnaligned(as: SIMD16<Float16>.self)
-        let hi = p.loadUnaligned(fromByteOffset: 32, as: SIMD16<Float16>.self)
-        return (SIMD16<Float>(lo), SIMD16<Float>(hi))
+    public static func decode(_ p: UnsafeRawPointer) -> Group32 {
+        (SIMD8<Float>(p.loadUnaligned(as: SIMD8<Float16>.self)),
+         SIMD8<Float>(p.loadUnaligned(fromByteOffset: 16, as: SIMD8<Float16>.self)),
+         SIMD8<Float>(p.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float16>.self)),
+         SIMD8<Float>(p.loadUnaligned(fromByteOffset: 48, as: SIMD8<Float16>.self)))
     }
 }
 
@@ -76,9 +95,12 @@ public enum F16Decoder: BlockDecoder {
 public enum BF16Decoder: BlockDecoder {
     public static var groupByteCount: Int { 64 }
     @inlinable @inline(__always)
-    public static func decode(_ p: UnsafeRawPointer) -> (SIMD16<Float>, SIMD16<Float>) {
-        let lo = SIMD16<UInt32>(truncatingIfNeeded: p.loadUnaligned(as: SIMD16<UInt16>.self)) &<< 16
-        let hi = SIMD16<UInt32>(truncatingIfNeeded: p.loadUnaligned(fromByteOffset: 32, as: SIMD16<UInt16>.self)) &<< 16
-        return (unsafeBitCast(lo, to: SIMD16<Float>.self), unsafeBitCast(hi, to: SIMD16<Float>.self))
+    static func load(_ p: UnsafeRawPointer, _ offset: Int) -> SIMD8<Float> {
+        let bits = SIMD8<UInt32>(truncatingIfNeeded: p.loadUnaligned(fromByteOffset: offset, as: SIMD8<UInt16>.self)) &<< 16
+        return unsafeBitCast(bits, to: SIMD8<Float>.self)
+    }
+    @inlinable @inline(__always)
+    public static func decode(_ p: UnsafeRawPointer) -> Group32 {
+        (load(p, 0), load(p, 16), load(p, 32), load(p, 48))
     }
 }

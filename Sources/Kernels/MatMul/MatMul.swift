@@ -72,9 +72,11 @@ public enum MatMul {
         for r in rows {
             var p = w.row(r)
             for _ in 0..<groups {
-                let (lo, hi) = D.decode(p)
-                o.storeBytes(of: lo, as: SIMD16<Float>.self)
-                (o + 64).storeBytes(of: hi, as: SIMD16<Float>.self)
+                let v = D.decode(p)
+                o.storeBytes(of: v.0, as: SIMD8<Float>.self)
+                (o + 32).storeBytes(of: v.1, as: SIMD8<Float>.self)
+                (o + 64).storeBytes(of: v.2, as: SIMD8<Float>.self)
+                (o + 96).storeBytes(of: v.3, as: SIMD8<Float>.self)
                 o += 128
                 p += D.groupByteCount
             }
@@ -99,10 +101,14 @@ public enum MatMul {
         }
     }
 
+    /// acc += Σ over the group's four lanes-of-8 of w·x, with x at element `offset`.
     @inlinable @inline(__always)
-    static func loadX(_ x: UnsafePointer<Float>, _ offset: Int) -> (SIMD16<Float>, SIMD16<Float>) {
+    static func accumulate(_ acc: inout SIMD8<Float>, _ w: Group32, _ x: UnsafePointer<Float>, _ offset: Int) {
         let p = UnsafeRawPointer(x + offset)
-        return (p.loadUnaligned(as: SIMD16<Float>.self), p.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self))
+        acc = acc.addingProduct(w.0, p.loadUnaligned(as: SIMD8<Float>.self))
+        acc = acc.addingProduct(w.1, p.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self))
+        acc = acc.addingProduct(w.2, p.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self))
+        acc = acc.addingProduct(w.3, p.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self))
     }
 
     @inlinable
@@ -111,14 +117,16 @@ public enum MatMul {
         let groups = w.cols / 32
         for r in rows {
             var p = w.row(r)
-            var acc0 = SIMD16<Float>(), acc1 = SIMD16<Float>()
-            for g in 0..<groups {
-                let (lo, hi) = D.decode(p)
-                let (x0, x1) = loadX(x, g &* 32)
-                acc0.addProduct(lo, x0)
-                acc1.addProduct(hi, x1)
-                p += D.groupByteCount
+            // Two accumulators over alternating groups hide the FMA latency.
+            var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
+            var g = 0
+            while g + 2 <= groups {
+                accumulate(&acc0, D.decode(p), x, g &* 32)
+                accumulate(&acc1, D.decode(p + D.groupByteCount), x, g &* 32 &+ 32)
+                p += 2 &* D.groupByteCount
+                g += 2
             }
+            if g < groups { accumulate(&acc0, D.decode(p), x, g &* 32) }
             out[r] = (acc0 + acc1).sum()
         }
     }
@@ -131,14 +139,14 @@ public enum MatMul {
         let xa = x, xb = x + xStride, xc = x + 2 * xStride, xd = x + 3 * xStride
         for r in rows {
             var p = w.row(r)
-            var a = SIMD16<Float>(), b = SIMD16<Float>(), c = SIMD16<Float>(), d = SIMD16<Float>()
+            var a = SIMD8<Float>(), b = SIMD8<Float>(), c = SIMD8<Float>(), d = SIMD8<Float>()
             for g in 0..<groups {
-                let (lo, hi) = D.decode(p)
+                let v = D.decode(p)
                 let o = g &* 32
-                let (a0, a1) = loadX(xa, o); a.addProduct(lo, a0); a.addProduct(hi, a1)
-                let (b0, b1) = loadX(xb, o); b.addProduct(lo, b0); b.addProduct(hi, b1)
-                let (c0, c1) = loadX(xc, o); c.addProduct(lo, c0); c.addProduct(hi, c1)
-                let (d0, d1) = loadX(xd, o); d.addProduct(lo, d0); d.addProduct(hi, d1)
+                accumulate(&a, v, xa, o)
+                accumulate(&b, v, xb, o)
+                accumulate(&c, v, xc, o)
+                accumulate(&d, v, xd, o)
                 p += D.groupByteCount
             }
             out[r] = a.sum()
@@ -146,13 +154,5 @@ public enum MatMul {
             out[2 * outStride + r] = c.sum()
             out[3 * outStride + r] = d.sum()
         }
-    }
-}
-
-extension SIMD16 where Scalar == Float {
-    /// self += a * b, fused.
-    @inlinable @inline(__always)
-    mutating func addProduct(_ a: SIMD16<Float>, _ b: SIMD16<Float>) {
-        self = self.addingProduct(a, b)
     }
 }

@@ -1,0 +1,20 @@
+// Lane-wise integer-to-float widening, which Swift cannot be made to inline: its
+// generic SIMD conversion initialisers stay out-of-line calls inside large kernel
+// loops (measured: a third of decode time). Clang vector types import into Swift as
+// SIMDn types, and these static inline bodies are inlined into the Swift callers.
+#ifndef GRAFT_CSIMD_H
+#define GRAFT_CSIMD_H
+
+typedef float graft_f32x8 __attribute__((ext_vector_type(8)));
+typedef unsigned char graft_u8x8 __attribute__((ext_vector_type(8)));
+typedef signed char graft_i8x8 __attribute__((ext_vector_type(8)));
+
+static inline __attribute__((always_inline)) graft_f32x8 graft_widen_u8x8(graft_u8x8 v) {
+    return __builtin_convertvector(v, graft_f32x8);
+}
+
+static inline __attribute__((always_inline)) graft_f32x8 graft_widen_i8x8(graft_i8x8 v) {
+    return __builtin_convertvector(v, graft_f32x8);
+}
+
+#endif
