@@ -96,10 +96,11 @@ public struct ChatTemplate: Sendable {
         return try render(context: context)
     }
 
-    /// Renders with exactly these top-level variables.
-    public func render(context: [String: TemplateValue]) throws(ChatTemplateError) -> String {
+    /// Renders with exactly these top-level variables. `strftime_now` reads `now`, so a fixed
+    /// instant gives a reproducible prompt.
+    public func render(context: [String: TemplateValue], now: Date = Date()) throws(ChatTemplateError) -> String {
         do {
-            return try TemplateEvaluator(context: context, now: Date()).render(nodes)
+            return try TemplateEvaluator(context: context, now: now).render(nodes)
         } catch let error as ChatTemplateError {
             throw error
         } catch let error as TemplateEvaluationError {

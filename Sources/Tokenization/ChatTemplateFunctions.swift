@@ -31,6 +31,49 @@ enum TemplateGlobals {
         }
     }
 
+    /// Python's `datetime.strftime` for the directives chat templates use (Llama 3.x prints today's
+    /// date with "%d %b %Y"). Names are English, as in Python's default C locale.
+    private static func strftime(_ format: String, date: Date) -> String {
+        // Local time, as Python's datetime.now() gives.
+        let calendar = Calendar(identifier: .gregorian)
+        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second, .weekday], from: date)
+        let months = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
+                      "October", "November", "December"]
+        let days = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
+        let (year, month, day) = (c.year!, c.month!, c.day!)
+        let (hour, minute, second, weekday) = (c.hour!, c.minute!, c.second!, c.weekday!)
+        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        var out = ""
+        var chars = format.makeIterator()
+        while let ch = chars.next() {
+            guard ch == "%", let directive = chars.next() else {
+                out.append(ch)
+                continue
+            }
+            switch directive {
+            case "Y": out += String(year)
+            case "y": out += two(year % 100)
+            case "m": out += two(month)
+            case "d": out += two(day)
+            case "B": out += months[month - 1]
+            case "b": out += String(months[month - 1].prefix(3))
+            case "A": out += days[weekday - 1]
+            case "a": out += String(days[weekday - 1].prefix(3))
+            case "H": out += two(hour)
+            case "I": out += two(hour % 12 == 0 ? 12 : hour % 12)
+            case "p": out += hour < 12 ? "AM" : "PM"
+            case "M": out += two(minute)
+            case "S": out += two(second)
+            case "j":
+                let ordinal = calendar.ordinality(of: .day, in: .year, for: date) ?? 0
+                out += String(repeating: "0", count: max(0, 3 - String(ordinal).count)) + String(ordinal)
+            case "%": out += "%"
+            default: out += "%" + String(directive)
+            }
+        }
+        return out
+    }
+
     /// Python's `range`, refusing more than `maxRangeLength` items.
     private static func range(_ args: TemplateArguments) throws(TemplateEvaluationError) -> TemplateValue {
         try args.check("range", accepts: ["start", "stop", "step"])
@@ -55,49 +98,6 @@ enum TemplateGlobals {
         }
         return .array(stride(from: start, to: stop, by: step).map { .int($0) })
     }
-}
-
-/// Python's `datetime.strftime` for the directives chat templates use (Llama 3.x prints today's
-/// date with "%d %b %Y"). Names are English, as in Python's default C locale.
-func strftime(_ format: String, date: Date, timeZone: TimeZone = .current) -> String {
-    var calendar = Calendar(identifier: .gregorian)
-    calendar.timeZone = timeZone
-    let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second, .weekday], from: date)
-    let months = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
-                  "October", "November", "December"]
-    let days = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
-    let (year, month, day) = (c.year!, c.month!, c.day!)
-    let (hour, minute, second, weekday) = (c.hour!, c.minute!, c.second!, c.weekday!)
-    func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
-    var out = ""
-    var chars = format.makeIterator()
-    while let ch = chars.next() {
-        guard ch == "%", let directive = chars.next() else {
-            out.append(ch)
-            continue
-        }
-        switch directive {
-        case "Y": out += String(year)
-        case "y": out += two(year % 100)
-        case "m": out += two(month)
-        case "d": out += two(day)
-        case "B": out += months[month - 1]
-        case "b": out += String(months[month - 1].prefix(3))
-        case "A": out += days[weekday - 1]
-        case "a": out += String(days[weekday - 1].prefix(3))
-        case "H": out += two(hour)
-        case "I": out += two(hour % 12 == 0 ? 12 : hour % 12)
-        case "p": out += hour < 12 ? "AM" : "PM"
-        case "M": out += two(minute)
-        case "S": out += two(second)
-        case "j":
-            let ordinal = calendar.ordinality(of: .day, in: .year, for: date) ?? 0
-            out += String(repeating: "0", count: max(0, 3 - String(ordinal).count)) + String(ordinal)
-        case "%": out += "%"
-        default: out += "%" + String(directive)
-        }
-    }
-    return out
 }
 
 /// Methods templates call on values: Python's `str` and `dict` methods.

@@ -1,5 +1,6 @@
-// The tokenizer data of a model as GGUF stores it (tokenizer.ggml.*), independent of any
-// file reader: the caller copies the metadata arrays in, and `Tokenizer` validates them.
+// The tokenizer data of a model as GGUF stores it (tokenizer.ggml.*). `init(gguf:)` reads
+// it from a GGUF file; the memberwise init serves tests and other sources. `Tokenizer`
+// validates it.
 
 /// GGUF `tokenizer.ggml.token_type` values (llama.cpp `llama_token_type`).
 public enum TokenType: Int, Sendable {
@@ -43,6 +44,7 @@ public struct TokenizerVocabulary: Sendable {
 public enum TokenizerError: Error, Equatable, CustomStringConvertible {
     case unsupportedModel(String)
     case unsupportedPreTokenizer(String)
+    case missingMetadata(String)
     case emptyVocabulary
     case tokenTypeCountMismatch(tokens: Int, tokenTypes: Int)
     case malformedMerge(index: Int, merge: String)
@@ -55,6 +57,8 @@ public enum TokenizerError: Error, Equatable, CustomStringConvertible {
             return "unsupported tokenizer model '\(m)': only byte-level BPE ('gpt2') is supported"
         case .unsupportedPreTokenizer(let p):
             return "unsupported pre-tokenizer '\(p)': supported are \(PreTokenizer.supportedNames.sorted().joined(separator: ", "))"
+        case .missingMetadata(let key):
+            return "GGUF metadata key \(key) is missing or has the wrong type"
         case .emptyVocabulary:
             return "the tokenizer vocabulary is empty"
         case .tokenTypeCountMismatch(let t, let tt):

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Kernels
+import Kernels
 
 @Suite struct AttentionTests {
     @Test func pagedAttentionMatchesDenseCausalAttention() {

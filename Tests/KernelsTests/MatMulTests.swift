@@ -1,5 +1,5 @@
 import Testing
-@testable import Kernels
+import Kernels
 
 @Suite struct MatMulTests {
     static let types: [GGMLType] = [.f32, .f16, .bf16, .q4_0, .q4_1, .q8_0]

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Kernels
+import Kernels
 
 @Suite struct OpsTests {
     @Test func rmsNormMatchesNaive() {

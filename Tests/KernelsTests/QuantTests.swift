@@ -1,5 +1,5 @@
 import Testing
-@testable import Kernels
+import Kernels
 
 // Deterministic generator so a failing case reproduces (SplitMix64).
 private struct SplitMix64: RandomNumberGenerator {

@@ -1,7 +1,7 @@
 import Foundation
 import Kernels
 import Testing
-@testable import ModelFormats
+import ModelFormats
 
 // Metadata covering every GGUF value type, including string arrays, nested arrays and an empty array.
 private let sampleMetadata: [(String, GGUFValue)] = [

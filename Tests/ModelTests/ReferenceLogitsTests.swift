@@ -1,5 +1,5 @@
 import Testing
-@testable import Model
+import Model
 
 /// The forward pass against exact fp32 math (PyTorch on the dequantized weights, in
 /// the Hugging Face layout, so the Q/K permutation is checked too).

@@ -1,7 +1,7 @@
 import Foundation
 import Kernels
 import Testing
-@testable import Model
+import Model
 import ModelFormats
 
 /// Loading and the forward pass on small random models the test writes, so they are

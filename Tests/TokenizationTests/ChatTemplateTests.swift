@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Tokenization
+import Tokenization
 
 /// Expected renderings of the model templates were produced by jinja2 3.1 configured as
 /// Hugging Face's `apply_chat_template` configures it (trim_blocks, lstrip_blocks, loopcontrols).
@@ -469,12 +469,15 @@ import Testing
         #expect(throws: ChatTemplateError.self) { try TemplateValue(json: "{\"a\": }") }
     }
 
-    @Test func strftimeFormatsCommonDirectives() {
-        // Given a fixed instant
-        let date = Date(timeIntervalSince1970: 1_721_995_200) // 2024-07-26 12:00:00 UTC
-        // When formatted as Llama 3.x templates do
-        let formatted = strftime("%d %b %Y | %A %B %H:%M:%S %j %I%p %%", date: date, timeZone: TimeZone(identifier: "UTC")!)
-        // Then
-        #expect(formatted == "26 Jul 2024 | Friday July 12:00:00 208 12PM %")
+    @Test func strftimeNowFormatsTheRenderInstant() throws {
+        // Given a fixed instant, mid-July in every time zone
+        let date = Date(timeIntervalSince1970: 1_721_044_800) // 2024-07-15 12:00:00 UTC
+        let local = Calendar(identifier: .gregorian).dateComponents([.day, .hour, .minute], from: date)
+        let template = try ChatTemplate(source: "{{ strftime_now('%d %b %Y | %B %H:%M %%') }}")
+        // When rendering with that instant, as Llama 3.x templates print today's date
+        let output = try template.render(context: [:], now: date)
+        // Then the directives expand like Python's strftime in the local time zone
+        let expected = String(format: "%02d Jul 2024 | July %02d:%02d %%", local.day!, local.hour!, local.minute!)
+        #expect(output == expected)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
+import ModelFormats
 import Testing
-@testable import Tokenization
+import Tokenization
 
 @Suite struct TokenizerTests {
     static let roundTripTexts: [String] = [
@@ -27,6 +28,15 @@ import Testing
         String(repeating: " ", count: 300) + "x",
         String(repeating: "!?", count: 200),
     ]
+
+    /// GPT-2's byte-to-unicode character for one byte, written out independently of the tokenizer:
+    /// printable Latin-1 bytes stand for themselves, the rest map to U+0100 onwards in byte order.
+    static func byteLevel(_ byte: UInt8) -> String {
+        func printable(_ b: Int) -> Bool { (33...126).contains(b) || (161...172).contains(b) || (174...255).contains(b) }
+        let b = Int(byte)
+        let scalar = printable(b) ? b : 256 + (0..<b).filter { !printable($0) }.count
+        return String(Unicode.Scalar(UInt32(scalar))!)
+    }
 
     // MARK: Reference fixtures
 
@@ -115,7 +125,7 @@ import Testing
         #expect(detokenizer.flush() == "")
 
         // Given a stream that ends inside a character
-        let leadByte = try #require(tokenizer.tokenId(for: String(Unicode.Scalar(ByteLevel.byteToScalar[0xF0])!)))
+        let leadByte = try #require(tokenizer.tokenId(for: Self.byteLevel(0xF0)))
         #expect(tokenizer.tokenBytes(leadByte) == [0xF0])
         #expect(detokenizer.append(leadByte) == "")
         // When it is flushed, then the dangling byte comes out as U+FFFD
@@ -160,12 +170,25 @@ import Testing
         #expect(tokenizer.tokenId(for: "<|im_end|>") == 2)
         #expect(tokenizer.tokenId(for: "<|im_start|>") == 1)
         #expect(tokenizer.tokenId(for: "Ġ") == 216)
+        #expect(Self.byteLevel(0x20) == "Ġ" && Self.byteLevel(0x0A) == "Ċ" && tokenizer.tokenId(for: "Ċ") == 198)
         #expect(tokenizer.tokenId(for: " ") == 216)
         #expect(tokenizer.tokenId(for: "<|no_such_token|>") == nil)
         #expect(tokenizer.tokenBytes(216) == [0x20])
         #expect(tokenizer.tokenBytes(-1) == [] && tokenizer.tokenBytes(49152) == [])
         // And turns end at <|im_end|> (eos) and <|endoftext|>
         #expect(tokenizer.endOfGenerationTokenIds == [0, 2])
+    }
+
+    @Test func vocabularyIsReadFromGGUFMetadata() throws {
+        // Given the model file, when its tokenizer metadata is read
+        let vocabulary = try TokenizerVocabulary(gguf: GGUFFile(path: VocabularyFixture.modelPath()))
+        // Then every tokenizer.ggml.* key arrives
+        #expect(vocabulary.tokens.count == 49152 && vocabulary.tokenTypes.count == 49152)
+        #expect(vocabulary.merges.count == 48900 && vocabulary.merges.first == "Ġ t")
+        #expect(vocabulary.model == "gpt2" && vocabulary.preTokenizer == "smollm")
+        #expect(vocabulary.bosTokenId == 1 && vocabulary.eosTokenId == 2)
+        #expect(vocabulary.unknownTokenId == 0 && vocabulary.paddingTokenId == 2)
+        #expect(vocabulary.addBOS == false)
     }
 
     @Test func addBOSPrependsTheBOSToken() throws {
@@ -183,7 +206,7 @@ import Testing
     /// Byte tokens for all 256 bytes, then `extra` tokens, then merges of them.
     static func smallVocabulary(extra: [String], merges: [String], types: [Int]? = nil,
                                 preTokenizer: String = "gpt2", model: String = "gpt2") -> TokenizerVocabulary {
-        let bytes = (0..<256).map { String(Unicode.Scalar(ByteLevel.byteToScalar[$0])!) }
+        let bytes = (0..<256).map { Self.byteLevel(UInt8($0)) }
         let tokens = bytes + extra
         return TokenizerVocabulary(tokens: tokens, tokenTypes: types ?? [Int](repeating: 1, count: tokens.count),
                                    merges: merges, bosTokenId: nil, eosTokenId: nil, unknownTokenId: nil,
@@ -218,7 +241,7 @@ import Testing
         #expect(pairs.encode("aaaaa") == [id("aa"), id("aa"), id("a")])
         #expect(pairs.encode("abca") == [id("a"), id("bc"), id("a")])
         // And bytes with no merges stay byte tokens
-        #expect(pairs.encode("é") == Array("é".utf8).map { id(String(Unicode.Scalar(ByteLevel.byteToScalar[Int($0)])!)) })
+        #expect(pairs.encode("é") == Array("é".utf8).map { id(Self.byteLevel($0)) })
 
         // Given also "aa a" (rank 2), ranked below "a a"
         let triples = try Tokenizer(vocabulary: Self.smallVocabulary(

@@ -3,7 +3,7 @@ import ModelFormats
 import Testing
 import Tokenization
 
-/// The real SmolLM2 vocabulary, read from the model's GGUF metadata, and the reference
+/// The real SmolLM2 tokenizer, read from the model's GGUF metadata, and the reference
 /// fixtures; paths are found from this file so tests run from any working directory.
 enum VocabularyFixture {
     static let packageRoot = URL(fileURLWithPath: #filePath)
@@ -20,31 +20,8 @@ enum VocabularyFixture {
         return path
     }
 
-    struct MissingKey: Error, CustomStringConvertible {
-        let key: String
-        var description: String { "GGUF metadata key \(key) is missing or has the wrong type" }
-    }
-
-    /// The tokenizer.ggml.* keys of `gguf` as a vocabulary.
-    static func vocabulary(from gguf: GGUFFile) throws -> TokenizerVocabulary {
-        let m = gguf.metadata
-        guard let tokens = m["tokenizer.ggml.tokens"]?.stringArray else { throw MissingKey(key: "tokenizer.ggml.tokens") }
-        guard let merges = m["tokenizer.ggml.merges"]?.stringArray else { throw MissingKey(key: "tokenizer.ggml.merges") }
-        return TokenizerVocabulary(
-            tokens: tokens,
-            tokenTypes: m["tokenizer.ggml.token_type"]?.intArray ?? [],
-            merges: merges,
-            bosTokenId: m["tokenizer.ggml.bos_token_id"]?.int,
-            eosTokenId: m["tokenizer.ggml.eos_token_id"]?.int,
-            unknownTokenId: m["tokenizer.ggml.unknown_token_id"]?.int,
-            paddingTokenId: m["tokenizer.ggml.padding_token_id"]?.int,
-            addBOS: m["tokenizer.ggml.add_bos_token"]?.bool ?? false,
-            preTokenizer: m["tokenizer.ggml.pre"]?.string ?? "default",
-            model: m["tokenizer.ggml.model"]?.string ?? "gpt2")
-    }
-
     private static let loaded: Result<Tokenizer, any Error> = Result {
-        try Tokenizer(vocabulary: vocabulary(from: GGUFFile(path: modelPath())))
+        try Tokenizer(vocabulary: TokenizerVocabulary(gguf: GGUFFile(path: modelPath())))
     }
 
     /// The model's tokenizer, loaded once for all tests.

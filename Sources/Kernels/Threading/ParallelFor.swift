@@ -21,19 +21,23 @@ public enum Parallel {
         forEachChunk(count, minChunk: minChunk) { range, _ in body(range) }
     }
 
-    /// As above, also passing the worker's index (0..<threadCount), so a chunk can use
-    /// that worker's slice of a scratch buffer.
+    /// As above, also passing the index (0..<threadCount) of the thread running the
+    /// chunk, unique among threads running at once, for per-thread scratch.
     public static func forEachChunk(_ count: Int, minChunk: Int = 1,
                                     _ body: (Range<Int>, Int) -> Void) {
-        let workers = min(threadCount, pool.threadCount, max(1, count / max(1, minChunk)))
-        if workers <= 1 {
+        let threads = min(threadCount, pool.threadCount)
+        // A few chunks per thread, so a thread that starts late still gets a share.
+        let chunks = min(threads * chunksPerThread, max(1, count / max(1, minChunk)))
+        if threads <= 1 || chunks <= 1 {
             if count > 0 { body(0..<count, 0) }
             return
         }
-        pool.run(workers) { w in
-            let lo = count * w / workers
-            let hi = count * (w + 1) / workers
-            if lo < hi { body(lo..<hi, w) }
+        pool.run(chunks: chunks) { chunk, participant in
+            let lo = count * chunk / chunks
+            let hi = count * (chunk + 1) / chunks
+            if lo < hi { body(lo..<hi, participant) }
         }
     }
+
+    static let chunksPerThread = 4
 }

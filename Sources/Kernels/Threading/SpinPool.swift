@@ -1,91 +1,115 @@
 import Foundation
 import Synchronization
 
-/// A fixed set of worker threads that run one job at a time with the caller as
-/// worker 0. Kernels hand it work hundreds of times per token, so waking must cost
-/// well under a microsecond: idle workers spin on a generation counter for a while
+/// A fixed set of worker threads that help the calling thread through one job at a
+/// time. Kernels hand it work hundreds of times per token, so joining must cost well
+/// under a microsecond: idle workers spin on a generation counter for a short while
 /// before they sleep. (Dispatch's concurrentPerform, measured here, made decode on 2
 /// threads slower than on 1.)
+///
+/// Chunks are claimed dynamically, and the caller claims too: when a worker is slow
+/// to wake (asleep, or its core busy with another process) the caller simply runs
+/// more chunks itself instead of waiting for it.
 final class SpinPool: @unchecked Sendable {
     let threadCount: Int
-    private let generation = Atomic<Int>(0)
-    private let pending = Atomic<Int>(0)
+    /// Job generation (high 32 bits) and the next unclaimed chunk (low 32 bits), in
+    /// one word so a worker can never claim a chunk of a job it did not see posted.
+    private let claim = Atomic<UInt64>(0)
+    private let finished = Atomic<Int>(0)
     private let sleepers = Atomic<Int>(0)
     private let busy = Atomic<Bool>(false)
     private let wake = NSCondition()
-    // Written by the caller before it publishes a new generation (release) and read
-    // by workers after they observe it (acquire).
-    private var task: ((Int) -> Void)?
-    private var taskCount = 0
+    // Written by the caller before it publishes a job (release); read by a worker
+    // only after it has claimed a chunk, which keeps the job alive until that chunk
+    // is finished.
+    private var task: ((Int, Int) -> Void)?
+    private var chunkCount = 0
 
-    /// Spins before a worker sleeps: roughly 50-100 µs, longer than the gap between
-    /// two kernels of one forward pass.
+    /// Idle spins before a worker sleeps: tens of microseconds, longer than the gap
+    /// between two kernels of one forward pass, short enough not to steal a busy core.
     private static let spinLimit = 20_000
 
     init(threadCount: Int) {
         self.threadCount = max(1, threadCount)
-        for index in 1..<self.threadCount {
-            let thread = Thread { [unowned self] in self.workerLoop(index: index) }
-            thread.name = "graft-kernel-\(index)"
+        for participant in 1..<self.threadCount {
+            let thread = Thread { [unowned self] in self.workerLoop(participant: participant) }
+            thread.name = "graft-kernel-\(participant)"
             thread.start()
         }
     }
 
-    /// Runs body(0..<count) across the workers (count ≤ threadCount) and returns when
-    /// all are done. A call made while another job runs (nested, or from a second
-    /// thread) runs inline instead of waiting.
-    func run(_ count: Int, _ body: (Int) -> Void) {
-        precondition(count <= threadCount)
-        guard count > 1, busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
-            for i in 0..<count { body(i) }
+    /// Runs body(chunk, participant) for every chunk in 0..<chunks and returns when
+    /// all are done. `participant` (0..<threadCount) is unique among the threads
+    /// running at once, for per-thread scratch. A call made while another job runs
+    /// (nested, or from a second thread) runs inline instead of waiting.
+    func run(chunks: Int, _ body: (Int, Int) -> Void) {
+        guard chunks > 1, threadCount > 1,
+              busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+            for chunk in 0..<chunks { body(chunk, 0) }
             return
         }
         withoutActuallyEscaping(body) { body in
             task = body
-            taskCount = count
-            pending.store(count - 1, ordering: .relaxed)
-            generation.add(1, ordering: .sequentiallyConsistent)
+            chunkCount = chunks
+            finished.store(0, ordering: .relaxed)
+            let generation = (claim.load(ordering: .relaxed) >> 32) &+ 1
+            claim.store(generation << 32, ordering: .sequentiallyConsistent)
             if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
                 wake.lock()
                 wake.broadcast()
                 wake.unlock()
             }
-            body(0)
-            while pending.load(ordering: .acquiring) > 0 {}
+            while let chunk = claimChunk(generation: generation) {
+                body(chunk, 0)
+                finished.add(1, ordering: .releasing)
+            }
+            while finished.load(ordering: .acquiring) < chunks {}
             task = nil
         }
         busy.store(false, ordering: .releasing)
     }
 
-    private func workerLoop(index: Int) {
+    /// Takes the next chunk of job `generation`, or nil when none is left.
+    private func claimChunk(generation: UInt64) -> Int? {
+        var current = claim.load(ordering: .acquiring)
+        while current >> 32 == generation, Int(current & 0xFFFF_FFFF) < chunkCount {
+            let (exchanged, original) = claim.compareExchange(
+                expected: current, desired: current &+ 1, ordering: .acquiringAndReleasing)
+            if exchanged { return Int(current & 0xFFFF_FFFF) }
+            current = original
+        }
+        return nil
+    }
+
+    private func workerLoop(participant: Int) {
         // Generation 0 is the pool's start: a job posted before this thread first
         // runs must still be seen as new.
-        var seen = 0
+        var seen: UInt64 = 0
         while true {
             var spins = 0
-            while generation.load(ordering: .acquiring) == seen {
+            while claim.load(ordering: .acquiring) >> 32 == seen {
                 spins += 1
-                if spins > Self.spinLimit { sleep(until: seen) }
+                if spins > Self.spinLimit { sleep(whileGeneration: seen) }
             }
-            seen = generation.load(ordering: .acquiring)
-            if index < taskCount {
-                perform(index)
-                pending.subtract(1, ordering: .releasing)
+            seen = claim.load(ordering: .acquiring) >> 32
+            while let chunk = claimChunk(generation: seen) {
+                perform(chunk, participant)
+                finished.add(1, ordering: .releasing)
             }
         }
     }
 
-    /// Runs the task and drops this thread's reference to it before returning: the
-    /// caller's closure must not outlive `run`, which ends once `pending` reaches 0.
+    /// Runs one chunk and drops this thread's reference to the task before returning:
+    /// the caller's closure must not outlive `run`.
     @inline(never)
-    private func perform(_ index: Int) {
-        task?(index)
+    private func perform(_ chunk: Int, _ participant: Int) {
+        task?(chunk, participant)
     }
 
-    private func sleep(until seen: Int) {
+    private func sleep(whileGeneration seen: UInt64) {
         wake.lock()
         sleepers.add(1, ordering: .sequentiallyConsistent)
-        while generation.load(ordering: .sequentiallyConsistent) == seen { wake.wait() }
+        while claim.load(ordering: .sequentiallyConsistent) >> 32 == seen { wake.wait() }
         sleepers.subtract(1, ordering: .sequentiallyConsistent)
         wake.unlock()
     }
