@@ -38,6 +38,34 @@ import Kernels
     }
 
     @Test(arguments: types)
+    func rowwisePathIsBatchInvariant(type: GGMLType) {
+        // Given 7 activation rows (one group of four plus three singles)
+        var rng = TestRandom(seed: 99 + UInt64(type.rawValue))
+        let rows = 70, cols = 96, T = 7
+        let bytes = encodeMatrix(rng.floats(rows * cols), rows: rows, cols: cols, type: type)
+        let x = rng.floats(T * cols)
+        var scratch = [Float](repeating: 0, count: MatMul.scratchCount(cols: cols))
+        var together = [Float](repeating: .nan, count: T * rows)
+        var alone = [Float](repeating: .nan, count: T * rows)
+        bytes.withUnsafeBytes { wb in
+            let w = WeightMatrix(type: type, data: wb.baseAddress!, rows: rows, cols: cols)
+            // When all rows run in one call, and each row in a call of its own
+            MatMul.forward(out: &together, outStride: rows, x: x, xStride: cols, T: T, weight: w,
+                           scratch: &scratch, path: .rowwise)
+            for t in 0..<T {
+                alone.withUnsafeMutableBufferPointer { o in
+                    x.withUnsafeBufferPointer { xp in
+                        MatMul.forward(out: o.baseAddress! + t * rows, outStride: rows, x: xp.baseAddress! + t * cols,
+                                       xStride: cols, T: 1, weight: w, scratch: &scratch, path: .rowwise)
+                    }
+                }
+            }
+        }
+        // Then the results are bit-identical
+        #expect(together == alone)
+    }
+
+    @Test(arguments: types)
     func dequantizeRowsMatchesScalarReference(type: GGMLType) {
         // Given a stored random matrix
         var rng = TestRandom(seed: 7 + UInt64(type.rawValue))

@@ -4,13 +4,20 @@ import COpenBLAS
 // out: (T, rows) with row stride outStride.
 //
 // Two paths, both exact f32 math on the dequantized weights:
-// - few rows (decode): each weight group is decoded once into registers and dotted
-//   with up to four activation rows, streaming the weights from memory once per four rows;
-// - many rows (prefill): a tile of weight rows is dequantized into `scratch` and
-//   multiplied with OpenBLAS sgemm, which is compute-bound and far faster there.
+// - rowwise (decode): each weight group is decoded once into registers and dotted
+//   with up to four activation rows, streaming the weights from memory once per four
+//   rows. Every output element is summed in the same order whatever T is, so a row's
+//   result does not depend on which other rows share the batch;
+// - gemm (prefill): a tile of weight rows is dequantized into `scratch` and multiplied
+//   with OpenBLAS sgemm, which is compute-bound and far faster for many rows.
 public enum MatMul {
-    /// Activation rows at or above which the dequantize + sgemm path wins.
-    public static let gemmMinRows = 16
+    public enum Path: Sendable {
+        case rowwise, gemm
+
+        /// The faster path for T rows, for callers that need no batch invariance.
+        public static func fastest(rows T: Int) -> Path { T >= 16 ? .gemm : .rowwise }
+    }
+
     /// Weight rows dequantized per sgemm tile.
     public static let gemmTileRows = 256
 
@@ -19,18 +26,20 @@ public enum MatMul {
 
     public static func forward(out: UnsafeMutablePointer<Float>, outStride: Int,
                                x: UnsafePointer<Float>, xStride: Int, T: Int,
-                               weight w: WeightMatrix, scratch: UnsafeMutablePointer<Float>) {
-        if T >= gemmMinRows {
+                               weight w: WeightMatrix, scratch: UnsafeMutablePointer<Float>,
+                               path: Path? = nil) {
+        guard T > 0 else { return }
+        if (path ?? .fastest(rows: T)) == .gemm {
             gemmForward(out: out, outStride: outStride, x: x, xStride: xStride, T: T, weight: w, scratch: scratch)
             return
         }
         switch w.type {
-        case .q4_1: dotForward(Q4_1Decoder.self, out: out, outStride: outStride, x: x, xStride: xStride, T: T, weight: w)
-        case .q8_0: dotForward(Q8_0Decoder.self, out: out, outStride: outStride, x: x, xStride: xStride, T: T, weight: w)
-        case .q4_0: dotForward(Q4_0Decoder.self, out: out, outStride: outStride, x: x, xStride: xStride, T: T, weight: w)
-        case .f32: dotForward(F32Decoder.self, out: out, outStride: outStride, x: x, xStride: xStride, T: T, weight: w)
-        case .f16: dotForward(F16Decoder.self, out: out, outStride: outStride, x: x, xStride: xStride, T: T, weight: w)
-        case .bf16: dotForward(BF16Decoder.self, out: out, outStride: outStride, x: x, xStride: xStride, T: T, weight: w)
+        case .q4_1: rowwiseForward(Q4_1Decoder.self, out: out, outStride: outStride, x: x, xStride: xStride, T: T, weight: w)
+        case .q8_0: rowwiseForward(Q8_0Decoder.self, out: out, outStride: outStride, x: x, xStride: xStride, T: T, weight: w)
+        case .q4_0: rowwiseForward(Q4_0Decoder.self, out: out, outStride: outStride, x: x, xStride: xStride, T: T, weight: w)
+        case .f32: rowwiseForward(F32Decoder.self, out: out, outStride: outStride, x: x, xStride: xStride, T: T, weight: w)
+        case .f16: rowwiseForward(F16Decoder.self, out: out, outStride: outStride, x: x, xStride: xStride, T: T, weight: w)
+        case .bf16: rowwiseForward(BF16Decoder.self, out: out, outStride: outStride, x: x, xStride: xStride, T: T, weight: w)
         }
     }
 
@@ -84,9 +93,9 @@ public enum MatMul {
     }
 
     @inlinable
-    static func dotForward<D: BlockDecoder>(_: D.Type, out: UnsafeMutablePointer<Float>, outStride: Int,
-                                            x: UnsafePointer<Float>, xStride: Int, T: Int,
-                                            weight w: WeightMatrix) {
+    static func rowwiseForward<D: BlockDecoder>(_: D.Type, out: UnsafeMutablePointer<Float>, outStride: Int,
+                                                x: UnsafePointer<Float>, xStride: Int, T: Int,
+                                                weight w: WeightMatrix) {
         Parallel.forEachChunk(w.rows, minChunk: 32) { rows in
             var t = 0
             while t + 4 <= T {
@@ -101,36 +110,51 @@ public enum MatMul {
         }
     }
 
-    /// acc += Σ over the group's four lanes-of-8 of w·x, with x at element `offset`.
+    /// The one summation order every rowwise kernel uses for one output element: two
+    /// accumulators, lanes 0-7 and 16-23 of each group into `even`, 8-15 and 24-31
+    /// into `odd`, reduced as (even + odd).sum(). Two chains keep FMA latency hidden.
     @inlinable @inline(__always)
-    static func accumulate(_ acc: inout SIMD8<Float>, _ w: Group32, _ x: UnsafePointer<Float>, _ offset: Int) {
+    static func accumulate(_ even: inout SIMD8<Float>, _ odd: inout SIMD8<Float>,
+                           _ w: Group32, _ x: UnsafePointer<Float>, _ offset: Int) {
         let p = UnsafeRawPointer(x + offset)
-        acc = acc.addingProduct(w.0, p.loadUnaligned(as: SIMD8<Float>.self))
-        acc = acc.addingProduct(w.1, p.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self))
-        acc = acc.addingProduct(w.2, p.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self))
-        acc = acc.addingProduct(w.3, p.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self))
+        even = even.addingProduct(w.0, p.loadUnaligned(as: SIMD8<Float>.self))
+        odd = odd.addingProduct(w.1, p.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self))
+        even = even.addingProduct(w.2, p.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self))
+        odd = odd.addingProduct(w.3, p.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self))
     }
 
+    /// One activation row against the weight rows, two weight rows at a time for
+    /// more independent FMA chains.
     @inlinable
     static func dotRows1<D: BlockDecoder>(_: D.Type, out: UnsafeMutablePointer<Float>,
                                           x: UnsafePointer<Float>, weight w: WeightMatrix, rows: Range<Int>) {
         let groups = w.cols / 32
-        for r in rows {
-            var p = w.row(r)
-            // Two accumulators over alternating groups hide the FMA latency.
-            var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
-            var g = 0
-            while g + 2 <= groups {
-                accumulate(&acc0, D.decode(p), x, g &* 32)
-                accumulate(&acc1, D.decode(p + D.groupByteCount), x, g &* 32 &+ 32)
-                p += 2 &* D.groupByteCount
-                g += 2
+        var r = rows.lowerBound
+        while r + 2 <= rows.upperBound {
+            var p = w.row(r), q = w.row(r + 1)
+            var e0 = SIMD8<Float>(), o0 = SIMD8<Float>(), e1 = SIMD8<Float>(), o1 = SIMD8<Float>()
+            for g in 0..<groups {
+                accumulate(&e0, &o0, D.decode(p), x, g &* 32)
+                accumulate(&e1, &o1, D.decode(q), x, g &* 32)
+                p += D.groupByteCount
+                q += D.groupByteCount
             }
-            if g < groups { accumulate(&acc0, D.decode(p), x, g &* 32) }
-            out[r] = (acc0 + acc1).sum()
+            out[r] = (e0 + o0).sum()
+            out[r + 1] = (e1 + o1).sum()
+            r += 2
+        }
+        if r < rows.upperBound {
+            var p = w.row(r)
+            var e = SIMD8<Float>(), o = SIMD8<Float>()
+            for g in 0..<groups {
+                accumulate(&e, &o, D.decode(p), x, g &* 32)
+                p += D.groupByteCount
+            }
+            out[r] = (e + o).sum()
         }
     }
 
+    /// Four activation rows against the weight rows: each weight group is decoded once.
     @inlinable
     static func dotRows4<D: BlockDecoder>(_: D.Type, out: UnsafeMutablePointer<Float>, outStride: Int,
                                           x: UnsafePointer<Float>, xStride: Int,
@@ -139,20 +163,21 @@ public enum MatMul {
         let xa = x, xb = x + xStride, xc = x + 2 * xStride, xd = x + 3 * xStride
         for r in rows {
             var p = w.row(r)
-            var a = SIMD8<Float>(), b = SIMD8<Float>(), c = SIMD8<Float>(), d = SIMD8<Float>()
+            var ae = SIMD8<Float>(), ao = SIMD8<Float>(), be = SIMD8<Float>(), bo = SIMD8<Float>()
+            var ce = SIMD8<Float>(), co = SIMD8<Float>(), de = SIMD8<Float>(), do_ = SIMD8<Float>()
             for g in 0..<groups {
                 let v = D.decode(p)
                 let o = g &* 32
-                accumulate(&a, v, xa, o)
-                accumulate(&b, v, xb, o)
-                accumulate(&c, v, xc, o)
-                accumulate(&d, v, xd, o)
+                accumulate(&ae, &ao, v, xa, o)
+                accumulate(&be, &bo, v, xb, o)
+                accumulate(&ce, &co, v, xc, o)
+                accumulate(&de, &do_, v, xd, o)
                 p += D.groupByteCount
             }
-            out[r] = a.sum()
-            out[outStride + r] = b.sum()
-            out[2 * outStride + r] = c.sum()
-            out[3 * outStride + r] = d.sum()
+            out[r] = (ae + ao).sum()
+            out[outStride + r] = (be + bo).sum()
+            out[2 * outStride + r] = (ce + co).sum()
+            out[3 * outStride + r] = (de + do_).sum()
         }
     }
 }
