@@ -42,6 +42,12 @@ struct BenchCommand: ParsableCommand {
         report(["name": "prefill", "tokens": prefillTokens, "seconds_median": median(prefillSeconds),
                 "tokens_per_second": Double(prefillTokens) / median(prefillSeconds), "runs": runs, "threads": threads])
 
+        // Tokenizer: encode ~10k tokens of prose.
+        let text = String(repeating: Self.paragraph, count: 250)
+        var encoded = 0
+        let encodeSeconds = measure(runs) { encoded = loaded.tokenizer.encode(text, parseSpecialTokens: false, addBOS: false).count }
+        report(["name": "tokenize", "tokens": encoded, "tokens_per_second": Double(encoded) / median(encodeSeconds), "runs": runs])
+
         // Decode: time from the first sampled token to the last, single stream, greedy.
         let decodePrompt = try loaded.chatPrompt(user: "Write a long story about a lighthouse keeper.", system: nil)
         let decodeGenerator = SequenceGenerator(model: model, contextLength: decodePrompt.count + decodeTokens)
@@ -61,15 +67,16 @@ struct BenchCommand: ParsableCommand {
                 "weight_bytes_per_token": model.weights.bytesPerToken])
     }
 
+    static let paragraph = """
+        The lighthouse stood at the edge of the cliff, its lamp turning slowly through the \
+        night while the sea below broke against the rocks. Ships far out on the water \
+        watched for its signal and steered away from the reef. 
+        """
+
     /// A deterministic prompt of exactly `count` tokens.
     private func benchPrompt(_ loaded: LoadedModel, count: Int) -> [Int] {
-        let paragraph = """
-            The lighthouse stood at the edge of the cliff, its lamp turning slowly through the \
-            night while the sea below broke against the rocks. Ships far out on the water \
-            watched for its signal and steered away from the reef. 
-            """
         var tokens: [Int] = []
-        while tokens.count < count { tokens += loaded.tokenizer.encode(paragraph, parseSpecialTokens: false, addBOS: false) }
+        while tokens.count < count { tokens += loaded.tokenizer.encode(Self.paragraph, parseSpecialTokens: false, addBOS: false) }
         return Array(tokens.prefix(count))
     }
 
