@@ -34,6 +34,16 @@ public final class Sampler: @unchecked Sendable {
         return best
     }
 
+    /// Applies the presence and frequency penalties in place. `counts` maps each token
+    /// generated so far to how often it appeared.
+    public func applyPenalties(logits: UnsafeMutablePointer<Float>, counts: [Int: Int]) {
+        let p = parameters
+        guard p.hasPenalties else { return }
+        for (token, count) in counts {
+            logits[token] -= p.presencePenalty + p.frequencyPenalty * Float(count)
+        }
+    }
+
     public func sample(logits: UnsafePointer<Float>) -> Int {
         let p = parameters
         if p.temperature == 0 || p.topK == 1 { return Self.argmax(logits, count: vocabSize) }

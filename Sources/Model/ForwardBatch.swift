@@ -1,3 +1,5 @@
+import Adapters
+
 /// Which rows of a sequence's span produce logits.
 public enum LogitsRequest: Sendable {
     case none, last, all
@@ -10,6 +12,9 @@ public struct SequenceSpan {
     public var rowCount: Int
     public var startPosition: Int
     public var blockTable: UnsafePointer<Int32>
+    /// The LoRA applied to these rows, or nil. Unretained: the caller keeps the
+    /// adapter alive while the batch runs (the engine holds it in the request).
+    public var adapter: Unmanaged<LoRAAdapter>?
 }
 
 /// The rows of one forward pass: tokens of any number of sequences, each continuing
@@ -53,7 +58,8 @@ public final class ForwardBatch: @unchecked Sendable {
     /// the pass's output (or -1 when `logits` is `.none`).
     @discardableResult
     public func add<S: Sequence<Int32>>(tokens newTokens: S, startPosition: Int,
-                                        blockTable: UnsafePointer<Int32>, logits: LogitsRequest) -> Int {
+                                        blockTable: UnsafePointer<Int32>, logits: LogitsRequest,
+                                        adapter: LoRAAdapter? = nil) -> Int {
         precondition(sequenceCount < maxSequences, "batch holds at most \(maxSequences) sequences")
         let first = rowCount
         for token in newTokens {
@@ -65,7 +71,8 @@ public final class ForwardBatch: @unchecked Sendable {
         let count = rowCount - first
         precondition(count > 0, "a sequence in a batch needs at least one token")
         spans[sequenceCount] = SequenceSpan(firstRow: first, rowCount: count,
-                                            startPosition: startPosition, blockTable: blockTable)
+                                            startPosition: startPosition, blockTable: blockTable,
+                                            adapter: adapter.map { Unmanaged.passUnretained($0) })
         sequenceCount += 1
         let firstLogit = logits == .none ? -1 : logitCount
         switch logits {

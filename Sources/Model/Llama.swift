@@ -1,3 +1,4 @@
+import Adapters
 import Kernels
 import ModelFormats
 
@@ -15,6 +16,13 @@ public final class LlamaModel: @unchecked Sendable {
         weights = try LlamaWeights(gguf: gguf, config: config)
         file = gguf
         rope = RopeTable(ropeDim: config.ropeDim, maxPositions: config.contextLength, base: config.ropeBase)
+    }
+
+    /// The dimensions an adapter must match to apply to this model.
+    public var adapterShape: BaseModelShape {
+        let c = config
+        return BaseModelShape(nLayers: c.nLayers, dim: c.dim, hiddenDim: c.hiddenDim,
+                              nHeads: c.nHeads, nKVHeads: c.nKVHeads, headDim: c.headDim)
     }
 
     public convenience init(path: String) throws {
@@ -44,9 +52,9 @@ public final class LlamaModel: @unchecked Sendable {
 
             // Attention block: x += Wo · attention(rope(Wq·n), rope(Wk·n), Wv·n), n = rmsnorm(x)
             rmsNormRows(out: s.xb, inp: s.x, weight: w.attnNorm, T: T)
-            project(out: s.q, s.xb, T, w.q, s)
-            project(out: s.k, s.xb, T, w.k, s)
-            project(out: s.v, s.xb, T, w.v, s)
+            project(out: s.q, s.xb, T, w.q, s, batch, l, .q)
+            project(out: s.k, s.xb, T, w.k, s, batch, l, .k)
+            project(out: s.v, s.xb, T, w.v, s, batch, l, .v)
             ropeForward(x: s.q, positions: batch.positions, table: rope, T: T, nHeads: c.nHeads, headDim: c.headDim)
             ropeForward(x: s.k, positions: batch.positions, table: rope, T: T, nHeads: c.nKVHeads, headDim: c.headDim)
             for i in 0..<batch.sequenceCount {
@@ -55,18 +63,18 @@ public final class LlamaModel: @unchecked Sendable {
                              positions: batch.positions + span.firstRow, blockTable: span.blockTable, T: span.rowCount)
             }
             attention(batch: batch, layer: kv, s)
-            project(out: s.xb2, s.att, T, w.o, s)
+            project(out: s.xb2, s.att, T, w.o, s, batch, l, .o)
             addInPlace(s.x, s.xb2, T * c.dim)
 
             // MLP block: x += Wdown · (silu(Wgate·n) * Wup·n), n = rmsnorm(x)
             rmsNormRows(out: s.xb, inp: s.x, weight: w.ffnNorm, T: T)
-            project(out: s.hb, s.xb, T, w.gate, s)
-            project(out: s.hb2, s.xb, T, w.up, s)
+            project(out: s.hb, s.xb, T, w.gate, s, batch, l, .gate)
+            project(out: s.hb2, s.xb, T, w.up, s, batch, l, .up)
             Parallel.forEachChunk(T, minChunk: 4) { rows in
                 let offset = rows.lowerBound * c.hiddenDim
                 swigluForward(out: s.hb + offset, gate: s.hb + offset, up: s.hb2 + offset, n: rows.count * c.hiddenDim)
             }
-            project(out: s.xb2, s.hb, T, w.down, s)
+            project(out: s.xb2, s.hb, T, w.down, s, batch, l, .down)
             addInPlace(s.x, s.xb2, T * c.dim)
         }
 
@@ -80,7 +88,10 @@ public final class LlamaModel: @unchecked Sendable {
             rmsNormForward(out: s.xb + i * c.dim, inp: s.x + row * c.dim, weight: weights.outputNorm,
                            T: 1, dim: c.dim, eps: c.normEps)
         }
-        project(out: s.logits, s.xb, L, weights.output, s)
+        // Logits rows are one per sequence in serving (rowwise: batch invariant); only
+        // whole-prompt scoring asks for more.
+        MatMul.forward(out: s.logits, outStride: weights.output.rows, x: s.xb, xStride: c.dim, T: L,
+                       weight: weights.output, scratch: s.matmulScratch, path: L <= 64 ? .rowwise : .gemm)
     }
 
     private func rmsNormRows(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>,
@@ -92,11 +103,51 @@ public final class LlamaModel: @unchecked Sendable {
         }
     }
 
-    // out = inp · Wᵀ for T rows (contiguous, unpadded rows on both sides).
+    // out = inp · Wᵀ, plus each adapter's low-rank side path on its own rows.
+    //
+    // A single-row span (a decoding sequence) always takes the rowwise path and a
+    // multi-row span (a prompt chunk) the sgemm path, so a row's arithmetic depends on
+    // its own sequence only, never on the rest of the batch: a greedy request gives the
+    // same tokens alone or beside 31 others. The engine orders spans by (kind,
+    // adapter), so each kind is one run and each adapter one GEMM pair per run.
     private func project(out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ T: Int,
-                         _ w: WeightMatrix, _ s: RunState) {
-        MatMul.forward(out: out, outStride: w.rows, x: inp, xStride: w.cols, T: T,
-                       weight: w, scratch: s.matmulScratch)
+                         _ w: WeightMatrix, _ s: RunState, _ batch: ForwardBatch, _ layer: Int, _ target: LoRATarget) {
+        var i = 0
+        while i < batch.sequenceCount {
+            let path = Self.path(of: batch.spans[i])
+            let first = batch.spans[i].firstRow
+            var end = i
+            while end < batch.sequenceCount, Self.path(of: batch.spans[end]) == path { end += 1 }
+            let rows = batch.spans[end - 1].firstRow + batch.spans[end - 1].rowCount - first
+            MatMul.forward(out: out + first * w.rows, outStride: w.rows, x: inp + first * w.cols, xStride: w.cols,
+                           T: rows, weight: w, scratch: s.matmulScratch, path: path)
+            applyAdapters(out: out, inp, w, s, batch, spans: i..<end, layer, target, path)
+            i = end
+        }
+    }
+
+    private static func path(of span: SequenceSpan) -> MatMul.Path { span.rowCount == 1 ? .rowwise : .gemm }
+
+    private func applyAdapters(out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ w: WeightMatrix,
+                               _ s: RunState, _ batch: ForwardBatch, spans: Range<Int>, _ layer: Int,
+                               _ target: LoRATarget, _ path: MatMul.Path) {
+        var i = spans.lowerBound
+        while i < spans.upperBound {
+            guard let adapter = batch.spans[i].adapter else { i += 1; continue }
+            let first = batch.spans[i].firstRow
+            var rows = 0
+            while i < spans.upperBound, batch.spans[i].adapter?.toOpaque() == adapter.toOpaque() {
+                rows += batch.spans[i].rowCount
+                i += 1
+            }
+            adapter._withUnsafeGuaranteedRef { adapter in
+                guard let lora = adapter.weights(layer: layer, target: target) else { return }
+                precondition(lora.rank <= s.maxAdapterRank, "adapter rank \(lora.rank) above the run state's \(s.maxAdapterRank)")
+                loraForward(out: out + first * w.rows, outStride: w.rows, x: inp + first * w.cols, xStride: w.cols,
+                            T: rows, a: lora.a, b: lora.b, rank: lora.rank, inDim: lora.inDim, outDim: lora.outDim,
+                            scale: adapter.scale, shrink: s.loraShrink, path: path)
+            }
+        }
     }
 
     private func addInPlace(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {

@@ -22,12 +22,16 @@ public final class RunState: @unchecked Sendable {
     public let logits: UnsafeMutablePointer<Float>
     /// Dequantized weight tile for the sgemm path.
     let matmulScratch: UnsafeMutablePointer<Float>
+    /// LoRA x·Aᵀ rows, (maxRows, maxAdapterRank).
+    let loraShrink: UnsafeMutablePointer<Float>
+    public let maxAdapterRank: Int
     /// Attention scores, one maxContext slice per worker thread.
     let scores: UnsafeMutablePointer<Float>
     let scoreWorkers: Int
     private let arena: UnsafeMutableRawPointer
 
-    public init(config c: LlamaConfig, maxRows: Int, maxLogitRows: Int, maxContext: Int) {
+    public init(config c: LlamaConfig, maxRows: Int, maxLogitRows: Int, maxContext: Int, maxAdapterRank: Int = 64) {
+        self.maxAdapterRank = maxAdapterRank
         self.maxRows = maxRows
         self.maxLogitRows = maxLogitRows
         self.maxContext = maxContext
@@ -40,6 +44,7 @@ public final class RunState: @unchecked Sendable {
             maxLogitRows * c.vocabSize,
             MatMul.scratchCount(cols: widest),
             scoreWorkers * maxContext,
+            maxRows * maxAdapterRank,
         ]
         // Round each view up to 16 floats so every view stays 64-byte aligned.
         let padded = counts.map { ($0 + 15) / 16 * 16 }
@@ -55,6 +60,7 @@ public final class RunState: @unchecked Sendable {
         logits = views[9]
         matmulScratch = views[10]
         scores = views[11]
+        loraShrink = views[12]
     }
 
     deinit { arena.deallocate() }

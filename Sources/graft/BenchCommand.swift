@@ -1,99 +1,98 @@
+import Adapters
 import ArgumentParser
 import Engine
 import Foundation
 import Kernels
 
 /// Prints one JSON line per measurement; medians over several runs after a warm-up,
-/// because a shared 2-core machine is noisy.
-struct BenchCommand: ParsableCommand {
+/// because a shared 2-core machine is noisy. Everything runs through the batched
+/// engine, the same path the server uses.
+struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure prefill and decode speed; one JSON line per measurement.")
+        abstract: "Measure prefill, decode and batched decode speed; one JSON line per measurement.")
 
     @OptionGroup var options: ModelOptions
 
     @Option(help: "Timed runs per measurement (the median is reported).")
-    var runs = 5
+    var runs = 3
 
     @Option(name: .customLong("prefill-tokens"), help: "Prompt length for the prefill measurement.")
     var prefillTokens = 512
 
-    @Option(name: .customLong("decode-tokens"), help: "Tokens generated for the decode measurement.")
+    @Option(name: .customLong("decode-tokens"), help: "Tokens generated per stream in the decode measurements.")
     var decodeTokens = 128
 
+    @Option(name: .customLong("adapter-rank"), help: "Rank of the random adapters in the batched measurements.")
+    var adapterRank = 16
+
+    @Flag(name: .customLong("skip-batched"), help: "Only the single-stream measurements.")
+    var skipBatched = false
+
     func validate() throws {
-        if runs < 1 || prefillTokens < 1 || decodeTokens < 2 {
-            throw ValidationError("--runs and --prefill-tokens must be >= 1, --decode-tokens >= 2")
+        if runs < 1 || prefillTokens < 2 || decodeTokens < 2 || adapterRank < 1 {
+            throw ValidationError("--runs >= 1, --prefill-tokens >= 2, --decode-tokens >= 2, --adapter-rank >= 1")
         }
     }
 
-    func run() throws {
+    func run() async throws {
         let loaded = try LoadedModel(options: options)
         let model = loaded.model
-        let prompt = benchPrompt(loaded, count: prefillTokens)
         let threads = Parallel.threadCount
+        let bench = EngineBench(loaded: loaded)
 
-        // Prefill: the whole prompt in one forward pass.
-        let prefillGenerator = SequenceGenerator(model: model, contextLength: prefillTokens + 1, prefillChunk: prefillTokens)
-        let greedy = Sampler(parameters: .greedy, vocabSize: model.config.vocabSize)
-        let prefillSeconds = try measure(runs) {
-            _ = try prefillGenerator.generate(prompt: prompt, maxTokens: 1, sampler: greedy, stopTokens: [])
+        // Prefill: one prompt in one forward pass, submit to finish.
+        let prompt = bench.prompt(tokens: prefillTokens, variant: 0)
+        let prefill = try await bench.median(runs) {
+            try await bench.run(streams: [prompt], maxTokens: 1, maxTokensPerStep: prefillTokens).totalSeconds
         }
-        report(["name": "prefill", "tokens": prefillTokens, "seconds_median": median(prefillSeconds),
-                "tokens_per_second": Double(prefillTokens) / median(prefillSeconds), "runs": runs, "threads": threads])
+        report(["name": "prefill", "tokens": prefillTokens, "seconds_median": prefill,
+                "tokens_per_second": Double(prefillTokens) / prefill, "runs": runs, "threads": threads])
 
-        // Tokenizer: encode ~10k tokens of prose.
-        let text = String(repeating: Self.paragraph, count: 250)
+        // Tokenizer: encode ~11k tokens of prose.
+        let text = String(repeating: EngineBench.paragraph, count: 250)
         var encoded = 0
-        let encodeSeconds = measure(runs) { encoded = loaded.tokenizer.encode(text, parseSpecialTokens: false, addBOS: false).count }
-        report(["name": "tokenize", "tokens": encoded, "tokens_per_second": Double(encoded) / median(encodeSeconds), "runs": runs])
-
-        // Decode: time from the first sampled token to the last, single stream, greedy.
-        let decodePrompt = try loaded.chatPrompt(user: "Write a long story about a lighthouse keeper.", system: nil)
-        let decodeGenerator = SequenceGenerator(model: model, contextLength: decodePrompt.count + decodeTokens)
-        var rates: [Double] = []
-        for run in 0...runs {
-            var firstTokenAt: Date?
-            let outcome = try decodeGenerator.generate(prompt: decodePrompt, maxTokens: decodeTokens, sampler: greedy,
-                                                       stopTokens: []) { _ in
-                if firstTokenAt == nil { firstTokenAt = Date() }
-                return true
-            }
-            let seconds = Date().timeIntervalSince(firstTokenAt!)
-            if run > 0 { rates.append(Double(outcome.tokens.count - 1) / seconds) }  // run 0 warms up
-        }
-        report(["name": "decode", "tokens": decodeTokens, "tokens_per_second": median(rates),
-                "runs": runs, "threads": threads,
-                "weight_bytes_per_token": model.weights.bytesPerToken])
-    }
-
-    static let paragraph = """
-        The lighthouse stood at the edge of the cliff, its lamp turning slowly through the \
-        night while the sea below broke against the rocks. Ships far out on the water \
-        watched for its signal and steered away from the reef. 
-        """
-
-    /// A deterministic prompt of exactly `count` tokens.
-    private func benchPrompt(_ loaded: LoadedModel, count: Int) -> [Int] {
-        var tokens: [Int] = []
-        while tokens.count < count { tokens += loaded.tokenizer.encode(Self.paragraph, parseSpecialTokens: false, addBOS: false) }
-        return Array(tokens.prefix(count))
-    }
-
-    /// Wall-clock seconds of `runs` calls of `body`, after one warm-up call.
-    private func measure(_ runs: Int, _ body: () throws -> Void) rethrows -> [Double] {
-        try body()
-        return try (0..<runs).map { _ in
+        let encode = try await bench.median(runs) {
             let start = DispatchTime.now().uptimeNanoseconds
-            try body()
+            encoded = loaded.tokenizer.encode(text, parseSpecialTokens: false, addBOS: false).count
             return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         }
-    }
+        report(["name": "tokenize", "tokens": encoded, "tokens_per_second": Double(encoded) / encode, "runs": runs])
 
-    private func median(_ values: [Double]) -> Double {
-        let sorted = values.sorted()
-        return sorted.count % 2 == 1 ? sorted[sorted.count / 2]
-            : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        // Decode: single stream, from its first token to its last.
+        let single = try await bench.median(runs) {
+            try await bench.run(streams: [bench.prompt(tokens: 32, variant: 1)], maxTokens: decodeTokens).decodeTokensPerSecond
+        }
+        report(["name": "decode", "streams": 1, "tokens": decodeTokens, "tokens_per_second": single, "runs": runs,
+                "threads": threads, "weight_bytes_per_token": model.weights.bytesPerToken])
+        guard !skipBatched else { return }
+
+        // Batched decode: aggregate tokens/s while every stream is decoding.
+        let shape = model.adapterShape
+        let distinct = (0..<32).map { LoRAAdapter.random(shape: shape, rank: adapterRank, seed: UInt64($0)) }
+        let cases: [(name: String, streams: Int, adapters: (Int) -> LoRAAdapter?)] = [
+            ("decode_batch_1", 1, { _ in nil }),
+            ("decode_batch_8", 8, { _ in nil }),
+            ("decode_batch_32", 32, { _ in nil }),
+            ("decode_batch_32_one_adapter", 32, { _ in distinct[0] }),
+            ("decode_batch_32_distinct_adapters", 32, { distinct[$0] }),
+        ]
+        var rates: [String: Double] = [:]
+        for c in cases {
+            let streams = (0..<c.streams).map { bench.prompt(tokens: 24 + $0 % 8, variant: $0 + 2) }
+            let rate = try await bench.median(runs) {
+                try await bench.run(streams: streams, adapters: (0..<c.streams).map(c.adapters), maxTokens: decodeTokens / 2)
+                    .decodeTokensPerSecond
+            }
+            rates[c.name] = rate
+            report(["name": c.name, "streams": c.streams, "adapters": c.name.contains("distinct") ? c.streams : c.name.contains("adapter") ? 1 : 0,
+                    "adapter_rank": adapterRank, "tokens_per_stream": decodeTokens / 2, "tokens_per_second": rate, "runs": runs, "threads": threads])
+        }
+        report(["name": "ratios",
+                "batch_32_over_single": rates["decode_batch_32"]! / rates["decode_batch_1"]!,
+                "batch_8_over_single": rates["decode_batch_8"]! / rates["decode_batch_1"]!,
+                "distinct_adapters_over_no_adapter": rates["decode_batch_32_distinct_adapters"]! / rates["decode_batch_32"]!,
+                "one_adapter_over_no_adapter": rates["decode_batch_32_one_adapter"]! / rates["decode_batch_32"]!])
     }
 
     private func report(_ fields: [String: Any]) {

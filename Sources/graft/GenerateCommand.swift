@@ -2,8 +2,9 @@ import ArgumentParser
 import Engine
 import Foundation
 import Tokenization
+import Adapters
 
-struct GenerateCommand: ParsableCommand {
+struct GenerateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
         abstract: "Generate text after a prompt and print only the generated text.")
@@ -34,6 +35,12 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Random seed: the same seed gives the same output.")
     var seed: UInt64?
 
+    @Option(help: "A PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors) to apply.")
+    var adapter: String?
+
+    @Option(help: "Stop when this text is generated (repeatable); it is not printed.")
+    var stop: [String] = []
+
     func validate() throws {
         if maxTokens < 1 { throw ValidationError("--max-tokens must be at least 1") }
         if system != nil && !chat { throw ValidationError("--system needs --chat") }
@@ -44,26 +51,29 @@ struct GenerateCommand: ParsableCommand {
         SamplingParameters(temperature: temperature, topK: topK, topP: topP, seed: seed)
     }
 
-    func run() throws {
+    func run() async throws {
         let loaded = try LoadedModel(options: options)
         let tokenizer = loaded.tokenizer
         let promptTokens = chat
             ? try loaded.chatPrompt(user: prompt, system: system)
             : tokenizer.encode(prompt, parseSpecialTokens: true, addBOS: false)
-        let generator = SequenceGenerator(model: loaded.model,
-                                          contextLength: min(loaded.model.config.contextLength, promptTokens.count + maxTokens))
-        let sampler = Sampler(parameters: sampling, vocabSize: loaded.model.config.vocabSize)
-        var detokenizer = StreamingDetokenizer(tokenizer: tokenizer, skipSpecialTokens: true)
+        let lora = try adapter.map { try LoRAAdapter.loadPEFT(directory: $0, base: loaded.model.adapterShape) }
+        let engine = BatchEngine(model: loaded.model, tokenizer: tokenizer, configuration: EngineConfiguration(
+            maxRunningSequences: 1, maxContext: promptTokens.count + maxTokens,
+            maxAdapterRank: max(64, lora?.rank ?? 0)))
+        defer { engine.shutdown() }
+        let request = GenerationRequest(promptTokens: promptTokens, adapter: lora, sampling: sampling,
+                                        maxTokens: maxTokens, stopSequences: stop)
         let started = Date()
-        let outcome = try generator.generate(prompt: promptTokens, maxTokens: maxTokens, sampler: sampler,
-                                             stopTokens: tokenizer.endOfGenerationTokenIds) { token in
-            let text = detokenizer.append(token)
-            if !text.isEmpty { FileHandle.standardOutput.write(Data(text.utf8)) }
-            return true
+        for await event in try engine.generate(request) {
+            switch event {
+            case .token(_, let text, _), .text(let text):
+                FileHandle.standardOutput.write(Data(text.utf8))
+            case .finished(let reason, let usage):
+                FileHandle.standardOutput.write(Data("\n".utf8))
+                log(String(format: "%d prompt + %d generated tokens in %.2f s (finish: %@)",
+                           usage.promptTokens, usage.completionTokens, Date().timeIntervalSince(started), reason.rawValue))
+            }
         }
-        FileHandle.standardOutput.write(Data((detokenizer.flush() + "\n").utf8))
-        let seconds = Date().timeIntervalSince(started)
-        log(String(format: "%d prompt + %d generated tokens in %.2f s (finish: %@)",
-                   outcome.promptTokens, outcome.tokens.count, seconds, outcome.finishReason.rawValue))
     }
 }

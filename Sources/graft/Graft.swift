@@ -1,7 +1,7 @@
 import ArgumentParser
 
 @main
-struct Graft: ParsableCommand {
+struct Graft: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "graft",
         abstract: "One quantized base LLM, many LoRA adapters: inference and tools.",

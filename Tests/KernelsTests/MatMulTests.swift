@@ -17,7 +17,7 @@ import Kernels
         return out
     }
 
-    @Test(arguments: types, [1, 3, 4, 7, 16, 37])
+    @Test(arguments: types, [1, 3, 4, 7, 13, 16, 37])
     func forwardMatchesNaiveReference(type: GGMLType, T: Int) {
         // Given a random matrix stored in `type` and T random activation rows
         var rng = TestRandom(seed: UInt64(type.rawValue) * 100 + UInt64(T))
@@ -39,9 +39,9 @@ import Kernels
 
     @Test(arguments: types)
     func rowwisePathIsBatchInvariant(type: GGMLType) {
-        // Given 7 activation rows (one group of four plus three singles)
+        // Given 15 activation rows (kernels for eight, four and single rows all run)
         var rng = TestRandom(seed: 99 + UInt64(type.rawValue))
-        let rows = 70, cols = 96, T = 7
+        let rows = 70, cols = 96, T = 15
         let bytes = encodeMatrix(rng.floats(rows * cols), rows: rows, cols: cols, type: type)
         let x = rng.floats(T * cols)
         var scratch = [Float](repeating: 0, count: MatMul.scratchCount(cols: cols))

@@ -2,11 +2,14 @@ import Engine
 import Testing
 import Tokenization
 
-/// Greedy chat generation against exact fp32 math: the same prompt ids, the same
-/// output ids, the same text.
+/// Greedy chat generation through the batched engine against exact fp32 math: the
+/// same prompt ids, the same output ids, the same text.
 @Suite struct GreedyGenerationTests {
-    @Test func greedyChatMatchesFp32References() throws {
+    @Test func greedyChatMatchesFp32References() async throws {
         let shared = try SharedModel.get()
+        let engine = BatchEngine(model: shared.model, tokenizer: shared.tokenizer,
+                                 configuration: EngineConfiguration(maxRunningSequences: 8, maxContext: 256))
+        defer { engine.shutdown() }
         for reference in try Fixtures.jsonLines("greedy_fp32.jsonl") {
             // Given one user message through the model's chat template
             let prompt = reference["prompt"] as! String
@@ -15,15 +18,19 @@ import Tokenization
             let promptIds = shared.tokenizer.encode(text, parseSpecialTokens: true, addBOS: false)
             #expect(promptIds == reference["prompt_ids"] as! [Int], "prompt ids for \(prompt)")
             // When generating greedily up to max_tokens
-            let maxTokens = reference["max_tokens"] as! Int
-            let generator = SequenceGenerator(model: shared.model, contextLength: promptIds.count + maxTokens)
-            let outcome = try generator.generate(
-                prompt: promptIds, maxTokens: maxTokens,
-                sampler: Sampler(parameters: .greedy, vocabSize: shared.model.config.vocabSize),
-                stopTokens: shared.tokenizer.endOfGenerationTokenIds)
+            let request = GenerationRequest(promptTokens: promptIds, maxTokens: reference["max_tokens"] as! Int)
+            var ids: [Int] = []
+            var output = ""
+            for await event in try engine.generate(request) {
+                switch event {
+                case .token(let id, let piece, _): ids.append(id); output += piece
+                case .text(let piece): output += piece
+                case .finished: break
+                }
+            }
             // Then tokens and text are the reference's
-            #expect(outcome.tokens == reference["output_ids"] as! [Int], "output ids for \(prompt)")
-            #expect(shared.tokenizer.decode(outcome.tokens, skipSpecialTokens: true) == reference["output"] as! String)
+            #expect(ids == reference["output_ids"] as! [Int], "output ids for \(prompt)")
+            #expect(output == reference["output"] as! String)
         }
     }
 }

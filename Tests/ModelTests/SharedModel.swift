@@ -1,3 +1,4 @@
+import Adapters
 import Engine
 import Model
 import ModelFormats
@@ -21,7 +22,7 @@ final class SharedModel: Sendable {
 
     /// Logits of every position of `tokens`, run as one sequence from position 0, in
     /// chunks of `chunk` rows. (positions × vocab)
-    func logits(tokens: [Int], chunk: Int = 512) -> [[Float]] {
+    func logits(tokens: [Int], chunk: Int = 512, adapter: LoRAAdapter? = nil) -> [[Float]] {
         let c = model.config
         let cache = KVCache(config: c, nBlocks: (tokens.count + 15) / 16)
         let table = BlockTable(capacity: cache.nBlocks)
@@ -34,7 +35,7 @@ final class SharedModel: Sendable {
             let end = min(start + chunk, tokens.count)
             batch.reset()
             batch.add(tokens: tokens[start..<end].map { Int32($0) }, startPosition: start,
-                      blockTable: table.entries, logits: .all)
+                      blockTable: table.entries, logits: .all, adapter: adapter)
             model.forward(batch: batch, cache: cache, state: state)
             for i in 0..<(end - start) {
                 result.append(Array(UnsafeBufferPointer(start: state.logits + i * c.vocabSize, count: c.vocabSize)))

@@ -98,7 +98,12 @@ public enum MatMul {
                                                 weight w: WeightMatrix) {
         Parallel.forEachChunk(w.rows, minChunk: 32) { rows in
             var t = 0
-            while t + 4 <= T {
+            while t + 8 <= T {
+                dotRows8(D.self, out: out + t * outStride, outStride: outStride,
+                         x: x + t * xStride, xStride: xStride, weight: w, rows: rows)
+                t += 8
+            }
+            if t + 4 <= T {
                 dotRows4(D.self, out: out + t * outStride, outStride: outStride,
                          x: x + t * xStride, xStride: xStride, weight: w, rows: rows)
                 t += 4
@@ -110,47 +115,53 @@ public enum MatMul {
         }
     }
 
-    /// The one summation order every rowwise kernel uses for one output element: two
-    /// accumulators, lanes 0-7 and 16-23 of each group into `even`, 8-15 and 24-31
-    /// into `odd`, reduced as (even + odd).sum(). Two chains keep FMA latency hidden.
+    /// The one summation order every rowwise kernel uses for one output element: a
+    /// single accumulator taking the group's four lanes-of-8 in order, group after
+    /// group, reduced by .sum() at the end. Kernels get instruction-level parallelism
+    /// from several output elements at once, never by splitting one element's sum.
     @inlinable @inline(__always)
-    static func accumulate(_ even: inout SIMD8<Float>, _ odd: inout SIMD8<Float>,
-                           _ w: Group32, _ x: UnsafePointer<Float>, _ offset: Int) {
+    static func accumulate(_ acc: inout SIMD8<Float>, _ w: Group32, _ x: UnsafePointer<Float>, _ offset: Int) {
         let p = UnsafeRawPointer(x + offset)
-        even = even.addingProduct(w.0, p.loadUnaligned(as: SIMD8<Float>.self))
-        odd = odd.addingProduct(w.1, p.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self))
-        even = even.addingProduct(w.2, p.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self))
-        odd = odd.addingProduct(w.3, p.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self))
+        acc = acc.addingProduct(w.0, p.loadUnaligned(as: SIMD8<Float>.self))
+        acc = acc.addingProduct(w.1, p.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self))
+        acc = acc.addingProduct(w.2, p.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self))
+        acc = acc.addingProduct(w.3, p.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self))
     }
 
-    /// One activation row against the weight rows, two weight rows at a time for
-    /// more independent FMA chains.
+    /// One activation row against the weight rows, four weight rows at a time so
+    /// four independent FMA chains are in flight.
     @inlinable
     static func dotRows1<D: BlockDecoder>(_: D.Type, out: UnsafeMutablePointer<Float>,
                                           x: UnsafePointer<Float>, weight w: WeightMatrix, rows: Range<Int>) {
         let groups = w.cols / 32
+        let stride = w.rowByteCount
         var r = rows.lowerBound
-        while r + 2 <= rows.upperBound {
-            var p = w.row(r), q = w.row(r + 1)
-            var e0 = SIMD8<Float>(), o0 = SIMD8<Float>(), e1 = SIMD8<Float>(), o1 = SIMD8<Float>()
-            for g in 0..<groups {
-                accumulate(&e0, &o0, D.decode(p), x, g &* 32)
-                accumulate(&e1, &o1, D.decode(q), x, g &* 32)
-                p += D.groupByteCount
-                q += D.groupByteCount
-            }
-            out[r] = (e0 + o0).sum()
-            out[r + 1] = (e1 + o1).sum()
-            r += 2
-        }
-        if r < rows.upperBound {
+        while r + 4 <= rows.upperBound {
             var p = w.row(r)
-            var e = SIMD8<Float>(), o = SIMD8<Float>()
+            var a = SIMD8<Float>(), b = SIMD8<Float>(), c = SIMD8<Float>(), d = SIMD8<Float>()
             for g in 0..<groups {
-                accumulate(&e, &o, D.decode(p), x, g &* 32)
+                let o = g &* 32
+                accumulate(&a, D.decode(p), x, o)
+                accumulate(&b, D.decode(p + stride), x, o)
+                accumulate(&c, D.decode(p + 2 &* stride), x, o)
+                accumulate(&d, D.decode(p + 3 &* stride), x, o)
                 p += D.groupByteCount
             }
-            out[r] = (e + o).sum()
+            out[r] = a.sum()
+            out[r + 1] = b.sum()
+            out[r + 2] = c.sum()
+            out[r + 3] = d.sum()
+            r += 4
+        }
+        while r < rows.upperBound {
+            var p = w.row(r)
+            var a = SIMD8<Float>()
+            for g in 0..<groups {
+                accumulate(&a, D.decode(p), x, g &* 32)
+                p += D.groupByteCount
+            }
+            out[r] = a.sum()
+            r += 1
         }
     }
 
@@ -160,24 +171,60 @@ public enum MatMul {
                                           x: UnsafePointer<Float>, xStride: Int,
                                           weight w: WeightMatrix, rows: Range<Int>) {
         let groups = w.cols / 32
-        let xa = x, xb = x + xStride, xc = x + 2 * xStride, xd = x + 3 * xStride
+        let x1 = x + xStride, x2 = x + 2 * xStride, x3 = x + 3 * xStride
         for r in rows {
             var p = w.row(r)
-            var ae = SIMD8<Float>(), ao = SIMD8<Float>(), be = SIMD8<Float>(), bo = SIMD8<Float>()
-            var ce = SIMD8<Float>(), co = SIMD8<Float>(), de = SIMD8<Float>(), do_ = SIMD8<Float>()
+            var a = SIMD8<Float>(), b = SIMD8<Float>(), c = SIMD8<Float>(), d = SIMD8<Float>()
             for g in 0..<groups {
                 let v = D.decode(p)
                 let o = g &* 32
-                accumulate(&ae, &ao, v, xa, o)
-                accumulate(&be, &bo, v, xb, o)
-                accumulate(&ce, &co, v, xc, o)
-                accumulate(&de, &do_, v, xd, o)
+                accumulate(&a, v, x, o)
+                accumulate(&b, v, x1, o)
+                accumulate(&c, v, x2, o)
+                accumulate(&d, v, x3, o)
                 p += D.groupByteCount
             }
-            out[r] = (ae + ao).sum()
-            out[outStride + r] = (be + bo).sum()
-            out[2 * outStride + r] = (ce + co).sum()
-            out[3 * outStride + r] = (de + do_).sum()
+            out[r] = a.sum()
+            out[outStride + r] = b.sum()
+            out[2 * outStride + r] = c.sum()
+            out[3 * outStride + r] = d.sum()
+        }
+    }
+
+    /// Eight activation rows against the weight rows: each weight group is decoded once
+    /// for eight rows, halving the weight traffic of large decode batches.
+    @inlinable
+    static func dotRows8<D: BlockDecoder>(_: D.Type, out: UnsafeMutablePointer<Float>, outStride: Int,
+                                          x: UnsafePointer<Float>, xStride: Int,
+                                          weight w: WeightMatrix, rows: Range<Int>) {
+        let groups = w.cols / 32
+        let x1 = x + xStride, x2 = x + 2 * xStride, x3 = x + 3 * xStride
+        let x4 = x + 4 * xStride, x5 = x + 5 * xStride, x6 = x + 6 * xStride, x7 = x + 7 * xStride
+        for r in rows {
+            var p = w.row(r)
+            var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+            var a4 = SIMD8<Float>(), a5 = SIMD8<Float>(), a6 = SIMD8<Float>(), a7 = SIMD8<Float>()
+            for g in 0..<groups {
+                let v = D.decode(p)
+                let o = g &* 32
+                accumulate(&a0, v, x, o)
+                accumulate(&a1, v, x1, o)
+                accumulate(&a2, v, x2, o)
+                accumulate(&a3, v, x3, o)
+                accumulate(&a4, v, x4, o)
+                accumulate(&a5, v, x5, o)
+                accumulate(&a6, v, x6, o)
+                accumulate(&a7, v, x7, o)
+                p += D.groupByteCount
+            }
+            out[r] = a0.sum()
+            out[outStride + r] = a1.sum()
+            out[2 * outStride + r] = a2.sum()
+            out[3 * outStride + r] = a3.sum()
+            out[4 * outStride + r] = a4.sum()
+            out[5 * outStride + r] = a5.sum()
+            out[6 * outStride + r] = a6.sum()
+            out[7 * outStride + r] = a7.sum()
         }
     }
 }
