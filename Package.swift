@@ -22,6 +22,7 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["COpenBLAS", "CSIMD"], swiftSettings: numericSettings),
         .target(name: "ModelFormats", dependencies: ["Kernels"]),
         .target(name: "Tokenization", dependencies: ["ModelFormats"]),
+        .target(name: "Adapters", dependencies: ["Kernels", "ModelFormats"], swiftSettings: numericSettings),
         .target(name: "Model", dependencies: ["Kernels", "ModelFormats"], swiftSettings: numericSettings),
         .target(name: "Engine", dependencies: ["Model", "Tokenization", "Kernels"]),
         .executableTarget(name: "graft", dependencies: [
@@ -31,6 +32,7 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats", "Kernels"]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "ModelFormats"]),
+        .testTarget(name: "AdaptersTests", dependencies: ["Adapters", "ModelFormats", "Kernels"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "ModelFormats", "Tokenization", "Engine"]),
     ]
 )

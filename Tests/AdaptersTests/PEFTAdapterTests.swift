@@ -1,0 +1,377 @@
+import Adapters
+import Foundation
+import ModelFormats
+import Testing
+
+private let fixtureDirectory = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("fixtures/peft_adapter_r8").path
+
+private let smolLM2 = BaseModelShape(nLayers: 30, dim: 576, hiddenDim: 1536, nHeads: 9, nKVHeads: 3, headDim: 64)
+// Small enough that synthetic adapters take microseconds; headDim 4 still has two rotary pairs.
+private let tiny = BaseModelShape(nLayers: 2, dim: 8, hiddenDim: 12, nHeads: 2, nKVHeads: 1, headDim: 4)
+
+// A fresh folder under the temporary directory, removed when `body` returns.
+private func withTemporaryDirectory<T, E: Error>(_ body: (String) throws(E) -> T) throws(E) -> T {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("graft-adapter-\(UUID().uuidString)").path
+    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    return try body(path)
+}
+
+private func values(_ count: Int, seed: Int) -> [Float] {
+    (0..<count).map { Float(sin(Double($0 * 13 + seed * 101))) * 0.1 }
+}
+
+private func peftName(_ layer: Int, _ target: LoRATarget, _ matrix: String) -> String {
+    let group = [.gate, .up, .down].contains(target) ? "mlp" : "self_attn"
+    return "base_model.model.model.layers.\(layer).\(group).\(target.rawValue).lora_\(matrix).weight"
+}
+
+private func tinyConfig() -> [String: Any] { [
+    "peft_type": "LORA", "r": 2, "lora_alpha": 4, "use_rslora": false, "bias": "none",
+    "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "use_dora": false, "modules_to_save": NSNull(), "fan_in_fan_out": false, "rank_pattern": [String: Any](),
+    "alpha_pattern": [String: Any](), "layers_to_transform": NSNull(),
+] }
+
+// PEFT-shaped tensors for `tiny`: every (layer, target) listed, A (r, in) and B (out, r).
+private func tinyTensors(rank: Int = 2, layers: [Int] = [0, 1], targets: [LoRATarget] = LoRATarget.allCases) -> SafetensorsWriter {
+    var writer = SafetensorsWriter()
+    writer.metadata = ["format": "pt"]
+    for layer in layers {
+        for (t, target) in targets.enumerated() {
+            let (inDim, outDim) = (tiny.inputDim(target), tiny.outputDim(target))
+            writer.add(name: peftName(layer, target, "A"), shape: [rank, inDim], floats: values(rank * inDim, seed: layer * 20 + t))
+            writer.add(name: peftName(layer, target, "B"), shape: [outDim, rank], floats: values(outDim * rank, seed: layer * 20 + t + 10))
+        }
+    }
+    return writer
+}
+
+private func writeFolder(_ directory: String, config: [String: Any]?, weights: [UInt8]?) {
+    if let config {
+        let json = try! JSONSerialization.data(withJSONObject: config, options: [.sortedKeys])
+        try! json.write(to: URL(fileURLWithPath: directory + "/adapter_config.json"))
+    }
+    if let weights {
+        try! Data(weights).write(to: URL(fileURLWithPath: directory + "/adapter_model.safetensors"))
+    }
+}
+
+// Loads a synthetic folder built from `tinyConfig` with `changes` applied.
+private func loadTiny(_ changes: [String: Any] = [:], weights: SafetensorsWriter = tinyTensors()) throws(AdapterError) -> LoRAAdapter {
+    try withTemporaryDirectory { directory throws(AdapterError) in
+        writeFolder(directory, config: tinyConfig().merging(changes) { $1 }, weights: weights.serialize())
+        return try LoRAAdapter.loadPEFT(directory: directory, base: tiny)
+    }
+}
+
+private func loadError(_ load: () throws(AdapterError) -> LoRAAdapter) -> AdapterError? {
+    do {
+        _ = try load()
+        return nil
+    } catch {
+        return error
+    }
+}
+
+private func matrix(_ pointer: UnsafePointer<Float>, _ count: Int) -> [Float] {
+    Array(UnsafeBufferPointer(start: pointer, count: count))
+}
+
+// GGUF row order written straight from llama.cpp's converter,
+// w.reshape(nHeads, 2, headDim/2, cols).swapaxes(1, 2): GGUF row h·hd + 2i + j = HF row h·hd + j·hd/2 + i.
+private func ggufOrder(_ hf: [Float], heads: Int, headDim: Int, cols: Int) -> [Float] {
+    var out = [Float](repeating: .nan, count: hf.count)
+    for h in 0..<heads {
+        for i in 0..<headDim / 2 {
+            for j in 0..<2 {
+                let (g, s) = (h * headDim + 2 * i + j, h * headDim + j * headDim / 2 + i)
+                out[g * cols..<(g + 1) * cols] = hf[s * cols..<(s + 1) * cols]
+            }
+        }
+    }
+    return out
+}
+
+@Suite struct PEFTAdapterTests {
+    @Test func loadsTheReferenceAdapter() throws {
+        // Given the PEFT adapter trained for SmolLM2-135M (r 8, alpha 16, all seven projections)
+        let adapter = try LoRAAdapter.loadPEFT(directory: fixtureDirectory, base: smolLM2)
+
+        // Then its settings and every layer's views have the base model's shapes
+        #expect(adapter.rank == 8 && adapter.alpha == 16 && adapter.scale == 2.0 && !adapter.useRSLoRA)
+        #expect(adapter.targets == Set(LoRATarget.allCases))
+        #expect(adapter.shape == smolLM2)
+        for layer in 0..<30 {
+            for target in LoRATarget.allCases {
+                let w = try #require(adapter.weights(layer: layer, target: target))
+                #expect(w.rank == 8 && w.inDim == smolLM2.inputDim(target) && w.outDim == smolLM2.outputDim(target))
+            }
+        }
+        // One allocation holds exactly the file's data buffer (every matrix is a multiple of 64 bytes).
+        #expect(adapter.byteCount == 9_768_960)
+    }
+
+    @Test func qAndKRowsOfBArePermutedIntoGGUFOrder() throws {
+        // Given the adapter and its HF tensors read directly
+        let adapter = try LoRAAdapter.loadPEFT(directory: fixtureDirectory, base: smolLM2)
+        let file = try SafetensorsFile(path: fixtureDirectory + "/adapter_model.safetensors")
+
+        // Then B of q (9 heads) and k (3 KV heads) is the converter's permutation of the HF rows
+        let q = try #require(adapter.weights(layer: 0, target: .q))
+        let qHF = try file.floats(peftName(0, .q, "B"))
+        #expect(matrix(q.b, 576 * 8) == ggufOrder(qHF, heads: 9, headDim: 64, cols: 8))
+        #expect(matrix(q.b, 576 * 8) != qHF)
+        let k = try #require(adapter.weights(layer: 29, target: .k))
+        #expect(matrix(k.b, 192 * 8) == ggufOrder(try file.floats(peftName(29, .k, "B")), heads: 3, headDim: 64, cols: 8))
+
+        // And A of q, and B of every other projection, are untouched
+        #expect(matrix(q.a, 8 * 576) == (try file.floats(peftName(0, .q, "A"))))
+        for target in [LoRATarget.v, .o, .gate, .up, .down] {
+            let w = try #require(adapter.weights(layer: 7, target: target))
+            #expect(matrix(w.b, w.outDim * 8) == (try file.floats(peftName(7, target, "B"))), "\(target)")
+        }
+    }
+
+    @Test func exportThenImportIsIdentical() throws {
+        let adapter = try LoRAAdapter.loadPEFT(directory: fixtureDirectory, base: smolLM2)
+        try withTemporaryDirectory { directory in
+            // When the adapter is saved in PEFT layout (into a folder that does not exist yet)
+            let out = directory + "/exported/v1"
+            try adapter.savePEFT(directory: out, baseModelName: "HuggingFaceTB/SmolLM2-135M-Instruct")
+
+            // Then the weights file is the one PEFT wrote, byte for byte (inverse permutation included)
+            let original = try Data(contentsOf: URL(fileURLWithPath: fixtureDirectory + "/adapter_model.safetensors"))
+            let exported = try Data(contentsOf: URL(fileURLWithPath: out + "/adapter_model.safetensors"))
+            #expect(exported == original)
+            let (a, b) = (try SafetensorsFile(path: out + "/adapter_model.safetensors"),
+                          try SafetensorsFile(path: fixtureDirectory + "/adapter_model.safetensors"))
+            #expect(a.tensorNames == b.tensorNames)
+            for name in a.tensorNames { #expect(try a.floats(name) == b.floats(name), "\(name)") }
+
+            // And the config carries what PEFT needs
+            let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/adapter_config.json"))) as! [String: Any]
+            #expect(config["peft_type"] as? String == "LORA" && config["r"] as? Int == 8 && config["lora_alpha"] as? Int == 16)
+            #expect(config["use_rslora"] as? Bool == false && config["bias"] as? String == "none")
+            #expect(Set(config["target_modules"] as! [String]) == Set(LoRATarget.allCases.map(\.rawValue)))
+            #expect(config["base_model_name_or_path"] as? String == "HuggingFaceTB/SmolLM2-135M-Instruct")
+            #expect(config["layers_to_transform"] is NSNull)
+
+            // And importing the export gives the same adapter
+            let again = try LoRAAdapter.loadPEFT(directory: out, base: smolLM2)
+            #expect(again.rank == adapter.rank && again.alpha == adapter.alpha && again.scale == adapter.scale)
+            #expect(again.targets == adapter.targets && again.byteCount == adapter.byteCount)
+            for layer in 0..<30 {
+                for target in LoRATarget.allCases {
+                    let (x, y) = (adapter.weights(layer: layer, target: target)!, again.weights(layer: layer, target: target)!)
+                    #expect(matrix(x.a, 8 * x.inDim) == matrix(y.a, 8 * y.inDim) && matrix(x.b, x.outDim * 8) == matrix(y.b, y.outDim * 8))
+                }
+            }
+        }
+    }
+
+    @Test func aDifferentBaseModelIsRefused() {
+        // Given the SmolLM2 adapter and a base with dim 512
+        var other = smolLM2
+        other.dim = 512
+        let error = loadError { () throws(AdapterError) in try LoRAAdapter.loadPEFT(directory: fixtureDirectory, base: other) }
+
+        // Then the shape error names the tensor, both shapes and the likely cause
+        guard case .tensorShapeMismatch(let name, let expected, let found, _)? = error else {
+            Issue.record("expected a shape mismatch, got \(String(describing: error))")
+            return
+        }
+        #expect(name.hasPrefix("base_model.model.model.layers.") && expected != found)
+        #expect(error!.description.contains("adapter trained for a different base model?"))
+
+        // And fewer layers than the adapter has is refused too
+        var shallow = smolLM2
+        shallow.nLayers = 20
+        let layerError = loadError { () throws(AdapterError) in try LoRAAdapter.loadPEFT(directory: fixtureDirectory, base: shallow) }
+        guard case .layerOutOfRange(_, let layer, 20)? = layerError else {
+            Issue.record("expected a layer error, got \(String(describing: layerError))")
+            return
+        }
+        #expect(layer >= 20)
+    }
+
+    @Test func brokenFoldersAreRefusedWithClearErrors() throws {
+        // Missing files
+        let noConfig = loadError { () throws(AdapterError) in
+            try withTemporaryDirectory { directory throws(AdapterError) in
+                writeFolder(directory, config: nil, weights: tinyTensors().serialize())
+                return try LoRAAdapter.loadPEFT(directory: directory, base: tiny)
+            }
+        }
+        guard case .missingFile(let path, _)? = noConfig else { Issue.record("got \(String(describing: noConfig))"); return }
+        #expect(path.hasSuffix("/adapter_config.json"))
+        let noWeights = loadError { () throws(AdapterError) in
+            try withTemporaryDirectory { directory throws(AdapterError) in
+                writeFolder(directory, config: tinyConfig(), weights: nil)
+                return try LoRAAdapter.loadPEFT(directory: directory, base: tiny)
+            }
+        }
+        guard case .missingFile(let weightsPath, _)? = noWeights else { Issue.record("got \(String(describing: noWeights))"); return }
+        #expect(weightsPath.hasSuffix("/adapter_model.safetensors"))
+
+        // A corrupt weights file: truncated, and garbage
+        let bytes = tinyTensors().serialize()
+        for corrupt in [Array(bytes.dropLast(3)), Array(bytes.prefix(20)), [UInt8](repeating: 0xAB, count: 64)] {
+            let error = loadError { () throws(AdapterError) in
+                try withTemporaryDirectory { directory throws(AdapterError) in
+                    writeFolder(directory, config: tinyConfig(), weights: corrupt)
+                    return try LoRAAdapter.loadPEFT(directory: directory, base: tiny)
+                }
+            }
+            guard case .invalidWeights? = error else { Issue.record("got \(String(describing: error))"); continue }
+        }
+
+        // A config that is not JSON
+        let notJSON = loadError { () throws(AdapterError) in
+            try withTemporaryDirectory { directory throws(AdapterError) in
+                writeFolder(directory, config: nil, weights: bytes)
+                try! Data("{\"r\": 8,".utf8).write(to: URL(fileURLWithPath: directory + "/adapter_config.json"))
+                return try LoRAAdapter.loadPEFT(directory: directory, base: tiny)
+            }
+        }
+        guard case .invalidConfig? = notJSON else { Issue.record("got \(String(describing: notJSON))"); return }
+    }
+
+    @Test func unsupportedConfigsAreRefusedByName() {
+        let unsupported: [(String, Any)] = [
+            ("use_dora", true), ("bias", "all"), ("modules_to_save", ["lm_head"]), ("fan_in_fan_out", true),
+            ("rank_pattern", ["q_proj": 4]), ("alpha_pattern", ["q_proj": 8]), ("target_modules", ".*proj"),
+        ]
+        for (key, value) in unsupported {
+            let error = loadError { () throws(AdapterError) in try loadTiny([key: value]) }
+            guard case .unsupportedFeature(let named, _, _)? = error else {
+                Issue.record("\(key): got \(String(describing: error))")
+                continue
+            }
+            #expect(named == key && error!.description.contains(key))
+        }
+
+        let ia3 = loadError { () throws(AdapterError) in try loadTiny(["peft_type": "IA3"]) }
+        guard case .unsupportedPEFTType("IA3")? = ia3 else { Issue.record("got \(String(describing: ia3))"); return }
+        let zeroRank = loadError { () throws(AdapterError) in try loadTiny(["r": 0]) }
+        guard case .invalidRank(0)? = zeroRank else { Issue.record("got \(String(describing: zeroRank))"); return }
+        let unknown = loadError { () throws(AdapterError) in try loadTiny(["target_modules": ["q_proj", "lm_head"]]) }
+        guard case .unknownTargetModule("lm_head")? = unknown else { Issue.record("got \(String(describing: unknown))"); return }
+        let badLayer = loadError { () throws(AdapterError) in try loadTiny(["layers_to_transform": [0, 5]]) }
+        guard case .layerOutOfRange("layers_to_transform", 5, 2)? = badLayer else { Issue.record("got \(String(describing: badLayer))"); return }
+    }
+
+    @Test func weightsThatDisagreeWithTheConfigAreRefused() {
+        // r 4 in the config, rank-2 tensors: the hint points at r, not at the base model
+        let rank = loadError { () throws(AdapterError) in try loadTiny(["r": 4]) }
+        guard case .tensorShapeMismatch(_, let expected, let found, let hint)? = rank else { Issue.record("got \(String(describing: rank))"); return }
+        #expect(expected.contains(4) && found.contains(2) && hint.contains("r in adapter_config.json"))
+
+        // A tensor for a projection the config does not target
+        let extra = loadError { () throws(AdapterError) in try loadTiny(["target_modules": ["q_proj", "v_proj"]]) }
+        guard case .unexpectedTensor(_, let reason)? = extra else { Issue.record("got \(String(describing: extra))"); return }
+        #expect(reason.contains("target_modules"))
+
+        // A without B
+        var lonely = tinyTensors(layers: [0], targets: [.q])
+        lonely.add(name: peftName(1, .v, "A"), shape: [2, 8], floats: values(16, seed: 3))
+        let unpaired = loadError { () throws(AdapterError) in try loadTiny(weights: lonely) }
+        guard case .missingPair(let present, let missing)? = unpaired else { Issue.record("got \(String(describing: unpaired))"); return }
+        #expect(present == peftName(1, .v, "A") && missing == peftName(1, .v, "B"))
+
+        // A tensor that is not a LoRA weight at all
+        var strange = tinyTensors()
+        strange.add(name: "base_model.model.lm_head.lora_A.weight", shape: [2, 8], floats: values(16, seed: 4))
+        let odd = loadError { () throws(AdapterError) in try loadTiny(weights: strange) }
+        guard case .unexpectedTensor("base_model.model.lm_head.lora_A.weight", _)? = odd else { Issue.record("got \(String(describing: odd))"); return }
+    }
+
+    @Test func rsLoRAScalesByTheSquareRootOfTheRank() throws {
+        #expect(try loadTiny().scale == 2)  // 4 / 2
+        #expect(try loadTiny(["use_rslora": true, "lora_alpha": 6]).scale == 6 / Float(2).squareRoot())
+        let direct = try LoRAAdapter(shape: tiny, rank: 4, alpha: 16, useRSLoRA: true,
+                                     tensors: [(0, .v, values(4 * 8, seed: 1), values(4 * 4, seed: 2))])
+        #expect(direct.scale == 8 && direct.useRSLoRA)
+    }
+
+    @Test func untouchedProjectionsAndLayersHaveNoWeights() throws {
+        // Given an adapter on q and v only
+        let qv = try loadTiny(["target_modules": ["self_attn.q_proj", "v_proj"]], weights: tinyTensors(targets: [.q, .v]))
+        #expect(qv.targets == [.q, .v])
+        for layer in 0..<2 {
+            for target in LoRATarget.allCases {
+                #expect((qv.weights(layer: layer, target: target) != nil) == [.q, .v].contains(target))
+            }
+        }
+
+        // Given layers_to_transform = 1 (as an integer) and weights for layer 1 only
+        let one = try loadTiny(["layers_to_transform": 1], weights: tinyTensors(layers: [1]))
+        #expect(one.weights(layer: 0, target: .q) == nil && one.weights(layer: 1, target: .q) != nil)
+        // A layer-0 tensor under layers_to_transform [1] is not silently dropped
+        let outside = loadError { () throws(AdapterError) in try loadTiny(["layers_to_transform": [1]]) }
+        guard case .unexpectedTensor(_, let reason)? = outside else { Issue.record("got \(String(describing: outside))"); return }
+        #expect(reason.contains("layers_to_transform"))
+
+        // And a partial adapter exports layers_to_transform and reloads the same
+        try withTemporaryDirectory { directory in
+            try one.savePEFT(directory: directory, baseModelName: nil)
+            let again = try LoRAAdapter.loadPEFT(directory: directory, base: tiny)
+            #expect(again.weights(layer: 0, target: .down) == nil)
+            let (x, y) = (one.weights(layer: 1, target: .k)!, again.weights(layer: 1, target: .k)!)
+            #expect(matrix(x.b, 4 * 2) == matrix(y.b, 4 * 2))
+            let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/adapter_config.json"))) as! [String: Any]
+            #expect(config["layers_to_transform"] as? [Int] == [1] && config["base_model_name_or_path"] is NSNull)
+        }
+    }
+
+    @Test func alternativeKeyNamesAndAllLinearAreAccepted() throws {
+        // Given keys without the base_model.model. prefix and with the adapter-name infix
+        let reference = tinyTensors(layers: [0], targets: [.k])
+        var renamed = SafetensorsWriter()
+        let file = try SafetensorsFile(bytes: reference.serialize())
+        for name in file.tensorNames {
+            let short = String(name.dropFirst("base_model.model.".count)).replacingOccurrences(of: ".weight", with: ".default.weight")
+            renamed.add(name: short, shape: file.tensorInfo(name)!.shape, floats: try file.floats(name))
+        }
+
+        // Then they load like the canonical names
+        let adapter = try loadTiny(["target_modules": "all-linear"], weights: renamed)
+        let canonical = try loadTiny(weights: reference)
+        #expect(adapter.targets == [.k])
+        let (x, y) = (adapter.weights(layer: 0, target: .k)!, canonical.weights(layer: 0, target: .k)!)
+        #expect(matrix(x.a, 2 * 8) == matrix(y.a, 2 * 8) && matrix(x.b, 4 * 2) == matrix(y.b, 4 * 2))
+    }
+
+    @Test func initializerPermutesAndValidates() throws {
+        // Given B whose entries are their HF row numbers, for k (1 KV head of 4 rows) and o
+        let hfRows: [Float] = (0..<4).flatMap { [Float($0), Float($0)] }
+        let adapter = try LoRAAdapter(shape: tiny, rank: 2, alpha: 2, useRSLoRA: false, tensors: [
+            (layer: 1, target: .k, a: values(16, seed: 0), b: hfRows),
+            (layer: 0, target: .o, a: values(16, seed: 1), b: values(16, seed: 2)),
+        ])
+
+        // Then k's rows come out as HF rows 0, 2, 1, 3 (pairs i and i + headDim/2 interleaved); o is unchanged
+        #expect(matrix(adapter.weights(layer: 1, target: .k)!.b, 8) == [0, 0, 2, 2, 1, 1, 3, 3])
+        #expect(matrix(adapter.weights(layer: 0, target: .o)!.b, 16) == values(16, seed: 2))
+        #expect(adapter.weights(layer: 0, target: .k) == nil && adapter.targets == [.k, .o] && adapter.scale == 1)
+
+        // And bad inputs are errors, not crashes
+        let wrongCount = loadError { () throws(AdapterError) in
+            try LoRAAdapter(shape: tiny, rank: 2, alpha: 2, useRSLoRA: false, tensors: [(0, .q, values(15, seed: 0), values(16, seed: 0))])
+        }
+        guard case .elementCountMismatch(0, .q, "A", 16, 15)? = wrongCount else { Issue.record("got \(String(describing: wrongCount))"); return }
+        let twice = loadError { () throws(AdapterError) in
+            try LoRAAdapter(shape: tiny, rank: 2, alpha: 2, useRSLoRA: false,
+                            tensors: [(0, .v, values(16, seed: 0), values(8, seed: 0)), (0, .v, values(16, seed: 0), values(8, seed: 0))])
+        }
+        guard case .duplicateWeights? = twice else { Issue.record("got \(String(describing: twice))"); return }
+        var odd = tiny
+        odd.headDim = 3
+        let oddHead = loadError { () throws(AdapterError) in
+            try LoRAAdapter(shape: odd, rank: 2, alpha: 2, useRSLoRA: false, tensors: [(0, .v, values(16, seed: 0), values(6, seed: 0))])
+        }
+        guard case .invalidBaseShape? = oddHead else { Issue.record("got \(String(describing: oddHead))"); return }
+    }
+}
