@@ -23,16 +23,16 @@ let package = Package(
         .target(name: "ModelFormats", dependencies: ["Kernels"]),
         .target(name: "Tokenization", dependencies: ["ModelFormats"]),
         .target(name: "Adapters", dependencies: ["Kernels", "ModelFormats"], swiftSettings: numericSettings),
-        .target(name: "Model", dependencies: ["Kernels", "ModelFormats"], swiftSettings: numericSettings),
-        .target(name: "Engine", dependencies: ["Model", "Tokenization", "Kernels"]),
+        .target(name: "Model", dependencies: ["Kernels", "ModelFormats", "Adapters"], swiftSettings: numericSettings),
+        .target(name: "Engine", dependencies: ["Model", "Tokenization", "Kernels", "Adapters"]),
         .executableTarget(name: "graft", dependencies: [
-            "Model", "ModelFormats", "Tokenization", "Engine",
+            "Model", "ModelFormats", "Tokenization", "Engine", "Adapters",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats", "Kernels"]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "ModelFormats"]),
         .testTarget(name: "AdaptersTests", dependencies: ["Adapters", "ModelFormats", "Kernels"]),
-        .testTarget(name: "ModelTests", dependencies: ["Model", "ModelFormats", "Tokenization", "Engine"]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "ModelFormats", "Tokenization", "Engine", "Adapters"]),
     ]
 )
