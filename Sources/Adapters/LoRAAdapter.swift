@@ -1,14 +1,20 @@
 // A LoRA adapter in the layout the kernels use: for each (layer, projection) it touches,
-// A (rank, inDim) and B (outDim, rank) as f32, row-major, B's rows already in GGUF order.
+// A (rank, inDim) and Bᵀ (rank, outDim) as f32, row-major, B's rows already in GGUF
+// order. B is kept transposed so the decode kernel expands along contiguous outputs.
 // All matrices live in one allocation (llm.c's malloc_and_point_parameters); the
 // LoRAWeights views point into it. Immutable after init, hence safe to share.
 
 /// Views of one projection's A and B; valid while the adapter that returned them is alive.
 public struct LoRAWeights: @unchecked Sendable {
+    /// B as (outDim, rank) row-major, GGUF row order: the layout PEFT files hold.
+    public func bRowMajor() -> [Float] {
+        (0..<(outDim * rank)).map { i in bT[(i % rank) * outDim + i / rank] }
+    }
+
     /// (rank, inDim) row-major.
     public let a: UnsafePointer<Float>
-    /// (outDim, rank) row-major, rows in GGUF order.
-    public let b: UnsafePointer<Float>
+    /// Bᵀ: (rank, outDim) row-major; B's rows (Bᵀ's columns) in GGUF order.
+    public let bT: UnsafePointer<Float>
     public let rank: Int
     public let inDim: Int
     public let outDim: Int
@@ -67,16 +73,20 @@ public final class LoRAAdapter: @unchecked Sendable {
             let (inDim, outDim) = (shape.inputDim(t.target), shape.outputDim(t.target))
             let a = next
             a.update(from: t.a, count: t.a.count)
-            let b = a + padded(t.a.count)
-            t.b.withUnsafeBufferPointer { hf in
-                if t.target.hasRotaryRowOrder {
-                    permuteRowsHFToGGUF(dst: b, src: hf.baseAddress!, rows: outDim, cols: rank, headDim: shape.headDim)
-                } else {
-                    b.update(from: hf.baseAddress!, count: hf.count)
+            var b = t.b
+            if t.target.hasRotaryRowOrder {
+                t.b.withUnsafeBufferPointer { hf in
+                    b.withUnsafeMutableBufferPointer { gguf in
+                        permuteRowsHFToGGUF(dst: gguf.baseAddress!, src: hf.baseAddress!, rows: outDim, cols: rank, headDim: shape.headDim)
+                    }
                 }
             }
-            next = b + padded(t.b.count)
-            table[t.layer * 7 + t.target.index] = LoRAWeights(a: a, b: b, rank: rank, inDim: inDim, outDim: outDim)
+            let bT = a + padded(t.a.count)
+            for o in 0..<outDim {
+                for r in 0..<rank { bT[r * outDim + o] = b[o * rank + r] }
+            }
+            next = bT + padded(t.b.count)
+            table[t.layer * 7 + t.target.index] = LoRAWeights(a: a, bT: bT, rank: rank, inDim: inDim, outDim: outDim)
         }
 
         self.table = table

@@ -19,13 +19,12 @@ extension LoRAAdapter {
                 layers.insert(layer)
                 writer.add(name: PEFTKey(layer: layer, target: target, matrix: .a).name, shape: [rank, w.inDim],
                            floats: Array(UnsafeBufferPointer(start: w.a, count: rank * w.inDim)))
-                let b = [Float](unsafeUninitializedCapacity: w.outDim * rank) { hf, initialized in
-                    if target.hasRotaryRowOrder {
-                        permuteRowsGGUFToHF(dst: hf.baseAddress!, src: w.b, rows: w.outDim, cols: rank, headDim: shape.headDim)
-                    } else {
-                        hf.baseAddress!.initialize(from: w.b, count: w.outDim * rank)
+                var b = w.bRowMajor()
+                if target.hasRotaryRowOrder {
+                    let gguf = b
+                    b.withUnsafeMutableBufferPointer { hf in
+                        permuteRowsGGUFToHF(dst: hf.baseAddress!, src: gguf, rows: w.outDim, cols: rank, headDim: shape.headDim)
                     }
-                    initialized = w.outDim * rank
                 }
                 writer.add(name: PEFTKey(layer: layer, target: target, matrix: .b).name, shape: [w.outDim, rank], floats: b)
             }

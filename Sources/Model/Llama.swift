@@ -144,7 +144,7 @@ public final class LlamaModel: @unchecked Sendable {
                 guard let lora = adapter.weights(layer: layer, target: target) else { return }
                 precondition(lora.rank <= s.maxAdapterRank, "adapter rank \(lora.rank) above the run state's \(s.maxAdapterRank)")
                 loraForward(out: out + first * w.rows, outStride: w.rows, x: inp + first * w.cols, xStride: w.cols,
-                            T: rows, a: lora.a, b: lora.b, rank: lora.rank, inDim: lora.inDim, outDim: lora.outDim,
+                            T: rows, a: lora.a, bT: lora.bT, rank: lora.rank, inDim: lora.inDim, outDim: lora.outDim,
                             scale: adapter.scale, shrink: s.loraShrink, path: path)
             }
         }

@@ -122,16 +122,16 @@ private func ggufOrder(_ hf: [Float], heads: Int, headDim: Int, cols: Int) -> [F
         // Then B of q (9 heads) and k (3 KV heads) is the converter's permutation of the HF rows
         let q = try #require(adapter.weights(layer: 0, target: .q))
         let qHF = try file.floats(peftName(0, .q, "B"))
-        #expect(matrix(q.b, 576 * 8) == ggufOrder(qHF, heads: 9, headDim: 64, cols: 8))
-        #expect(matrix(q.b, 576 * 8) != qHF)
+        #expect(q.bRowMajor() == ggufOrder(qHF, heads: 9, headDim: 64, cols: 8))
+        #expect(q.bRowMajor() != qHF)
         let k = try #require(adapter.weights(layer: 29, target: .k))
-        #expect(matrix(k.b, 192 * 8) == ggufOrder(try file.floats(peftName(29, .k, "B")), heads: 3, headDim: 64, cols: 8))
+        #expect(k.bRowMajor() == ggufOrder(try file.floats(peftName(29, .k, "B")), heads: 3, headDim: 64, cols: 8))
 
         // And A of q, and B of every other projection, are untouched
         #expect(matrix(q.a, 8 * 576) == (try file.floats(peftName(0, .q, "A"))))
         for target in [LoRATarget.v, .o, .gate, .up, .down] {
             let w = try #require(adapter.weights(layer: 7, target: target))
-            #expect(matrix(w.b, w.outDim * 8) == (try file.floats(peftName(7, target, "B"))), "\(target)")
+            #expect(w.bRowMajor() == (try file.floats(peftName(7, target, "B"))), "\(target)")
         }
     }
 
@@ -166,7 +166,7 @@ private func ggufOrder(_ hf: [Float], heads: Int, headDim: Int, cols: Int) -> [F
             for layer in 0..<30 {
                 for target in LoRATarget.allCases {
                     let (x, y) = (adapter.weights(layer: layer, target: target)!, again.weights(layer: layer, target: target)!)
-                    #expect(matrix(x.a, 8 * x.inDim) == matrix(y.a, 8 * y.inDim) && matrix(x.b, x.outDim * 8) == matrix(y.b, y.outDim * 8))
+                    #expect(matrix(x.a, 8 * x.inDim) == matrix(y.a, 8 * y.inDim) && x.bRowMajor() == y.bRowMajor())
                 }
             }
         }
@@ -320,7 +320,7 @@ private func ggufOrder(_ hf: [Float], heads: Int, headDim: Int, cols: Int) -> [F
             let again = try LoRAAdapter.loadPEFT(directory: directory, base: tiny)
             #expect(again.weights(layer: 0, target: .down) == nil)
             let (x, y) = (one.weights(layer: 1, target: .k)!, again.weights(layer: 1, target: .k)!)
-            #expect(matrix(x.b, 4 * 2) == matrix(y.b, 4 * 2))
+            #expect(x.bRowMajor() == y.bRowMajor())
             let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/adapter_config.json"))) as! [String: Any]
             #expect(config["layers_to_transform"] as? [Int] == [1] && config["base_model_name_or_path"] is NSNull)
         }
@@ -341,7 +341,7 @@ private func ggufOrder(_ hf: [Float], heads: Int, headDim: Int, cols: Int) -> [F
         let canonical = try loadTiny(weights: reference)
         #expect(adapter.targets == [.k])
         let (x, y) = (adapter.weights(layer: 0, target: .k)!, canonical.weights(layer: 0, target: .k)!)
-        #expect(matrix(x.a, 2 * 8) == matrix(y.a, 2 * 8) && matrix(x.b, 4 * 2) == matrix(y.b, 4 * 2))
+        #expect(matrix(x.a, 2 * 8) == matrix(y.a, 2 * 8) && x.bRowMajor() == y.bRowMajor())
     }
 
     @Test func initializerPermutesAndValidates() throws {
@@ -353,8 +353,8 @@ private func ggufOrder(_ hf: [Float], heads: Int, headDim: Int, cols: Int) -> [F
         ])
 
         // Then k's rows come out as HF rows 0, 2, 1, 3 (pairs i and i + headDim/2 interleaved); o is unchanged
-        #expect(matrix(adapter.weights(layer: 1, target: .k)!.b, 8) == [0, 0, 2, 2, 1, 1, 3, 3])
-        #expect(matrix(adapter.weights(layer: 0, target: .o)!.b, 16) == values(16, seed: 2))
+        #expect(adapter.weights(layer: 1, target: .k)!.bRowMajor() == [0, 0, 2, 2, 1, 1, 3, 3])
+        #expect(adapter.weights(layer: 0, target: .o)!.bRowMajor() == values(16, seed: 2))
         #expect(adapter.weights(layer: 0, target: .k) == nil && adapter.targets == [.k, .o] && adapter.scale == 1)
 
         // And bad inputs are errors, not crashes
