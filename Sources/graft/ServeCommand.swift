@@ -1,0 +1,70 @@
+import Adapters
+import ArgumentParser
+import Engine
+import Foundation
+import Logging
+import Server
+import ServiceLifecycle
+
+/// Serves the OpenAI-compatible API for the base model and every adapter under
+/// `DATA/adapters/`, until SIGINT or SIGTERM (requests in flight finish first).
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the OpenAI-compatible HTTP API for the base model and its adapters.")
+
+    @OptionGroup var options: ModelOptions
+
+    @Option(help: "Data folder; adapters are read from DATA/adapters/NAME/ (PEFT files).")
+    var data = "./data"
+
+    @Option(help: "Address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "Port to listen on (0 picks a free one).")
+    var port = 8080
+
+    @Option(name: .customLong("model-name"), help: "Public name of the base model; adapters are NAME:adapter.")
+    var modelName = "smollm2-135m"
+
+    @Option(name: .customLong("api-key"), help: "Require this Bearer key on /v1 (default: $GRAFT_API_KEY; none: open).")
+    var apiKey: String?
+
+    @Option(name: .customLong("admin-key"), help: "An admin Bearer key, also accepted on /v1 (default: $GRAFT_ADMIN_KEY).")
+    var adminKey: String?
+
+    @Option(name: .customLong("max-context"), help: "Longest prompt plus completion, in tokens.")
+    var maxContext = 2048
+
+    @Option(name: .customLong("max-running"), help: "Sequences decoding at once.")
+    var maxRunning = 32
+
+    func validate() throws {
+        if !(0...65535).contains(port) { throw ValidationError("--port must be between 0 and 65535") }
+        if maxContext < 16 || maxRunning < 1 { throw ValidationError("--max-context >= 16 and --max-running >= 1") }
+    }
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let loaded = try LoadedModel(options: options)
+        let adapters = try AdapterStore(dataDirectory: data, shape: loaded.model.adapterShape)
+        let engine = BatchEngine(model: loaded.model, tokenizer: loaded.tokenizer, configuration: EngineConfiguration(
+            maxRunningSequences: maxRunning, maxContext: maxContext))
+        var logger = Logger(label: "graft")
+        logger.logLevel = environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        let configuration = ServerConfiguration(
+            host: host, port: port, modelName: modelName,
+            apiKey: apiKey ?? environment["GRAFT_API_KEY"], adminKey: adminKey ?? environment["GRAFT_ADMIN_KEY"],
+            contextLength: engine.configuration.maxContext)
+        let gate = ShutdownGate()
+        let app = buildApplication(configuration: configuration, engine: engine, adapters: adapters,
+                                   prompts: PromptFormatter(tokenizer: loaded.tokenizer, chatTemplate: loaded.chatTemplate),
+                                   gate: gate, logger: logger)
+        logger.info("serving", metadata: ["model": "\(modelName)", "adapters": "\(adapters.names.joined(separator: ","))",
+                                          "address": "\(host):\(port)"])
+        let group = ServiceGroup(configuration: .init(
+            services: [app, DrainService(gate: gate, engine: engine, stopEngine: engine.shutdown)],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
