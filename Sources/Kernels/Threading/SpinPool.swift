@@ -12,8 +12,10 @@ import Synchronization
 /// more chunks itself instead of waiting for it.
 final class SpinPool: @unchecked Sendable {
     let threadCount: Int
-    /// Job generation (high 32 bits) and the next unclaimed chunk (low 32 bits), in
-    /// one word so a worker can never claim a chunk of a job it did not see posted.
+    /// Job generation (high 32 bits), the job's chunk count (16 bits) and the next
+    /// unclaimed chunk (low 16 bits), in one word, so a worker can never claim a chunk
+    /// of a job it did not see posted, nor judge one job's index by another's count
+    /// (the count of the next job is written before its generation is published).
     private let claim = Atomic<UInt64>(0)
     private let finished = Atomic<Int>(0)
     private let sleepers = Atomic<Int>(0)
@@ -23,7 +25,6 @@ final class SpinPool: @unchecked Sendable {
     // only after it has claimed a chunk, which keeps the job alive until that chunk
     // is finished.
     private var task: ((Int, Int) -> Void)?
-    private var chunkCount = 0
 
     /// Idle spins before a worker sleeps: tens of microseconds, longer than the gap
     /// between two kernels of one forward pass, short enough not to steal a busy core.
@@ -43,6 +44,7 @@ final class SpinPool: @unchecked Sendable {
     /// running at once, for per-thread scratch. A call made while another job runs
     /// (nested, or from a second thread) runs inline instead of waiting.
     func run(chunks: Int, _ body: (Int, Int) -> Void) {
+        precondition(chunks <= 0xFFFF, "a job holds at most 65535 chunks")
         guard chunks > 1, threadCount > 1,
               busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
             for chunk in 0..<chunks { body(chunk, 0) }
@@ -50,10 +52,9 @@ final class SpinPool: @unchecked Sendable {
         }
         withoutActuallyEscaping(body) { body in
             task = body
-            chunkCount = chunks
             finished.store(0, ordering: .relaxed)
             let generation = (claim.load(ordering: .relaxed) >> 32) &+ 1
-            claim.store(generation << 32, ordering: .sequentiallyConsistent)
+            claim.store(generation << 32 | UInt64(chunks) << 16, ordering: .sequentiallyConsistent)
             if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
                 wake.lock()
                 wake.broadcast()
@@ -72,10 +73,10 @@ final class SpinPool: @unchecked Sendable {
     /// Takes the next chunk of job `generation`, or nil when none is left.
     private func claimChunk(generation: UInt64) -> Int? {
         var current = claim.load(ordering: .acquiring)
-        while current >> 32 == generation, Int(current & 0xFFFF_FFFF) < chunkCount {
+        while current >> 32 == generation, current & 0xFFFF < (current >> 16) & 0xFFFF {
             let (exchanged, original) = claim.compareExchange(
                 expected: current, desired: current &+ 1, ordering: .acquiringAndReleasing)
-            if exchanged { return Int(current & 0xFFFF_FFFF) }
+            if exchanged { return Int(current & 0xFFFF) }
             current = original
         }
         return nil
