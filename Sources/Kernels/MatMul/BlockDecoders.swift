@@ -13,7 +13,14 @@ public typealias Group32 = (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Floa
 public protocol BlockDecoder {
     /// Bytes of storage per 32 elements.
     static var groupByteCount: Int { get }
+    /// Whether `quants` reports a non-zero offset (Q4_1, Q4_0).
+    static var hasOffset: Bool { get }
+    /// The dequantized group, exactly as the scalar reference computes it.
     static func decode(_ p: UnsafeRawPointer) -> Group32
+    /// The group as stored quantities q with its scale and offset, element =
+    /// scale·q + offset. Dot products use this form to apply the scale and offset once
+    /// per group, Σ w·x = scale·Σ q·x + offset·Σ x, instead of once per element.
+    static func quants(_ p: UnsafeRawPointer) -> (q: Group32, scale: Float, offset: Float)
 }
 
 @usableFromInline @inline(__always)
@@ -31,47 +38,85 @@ func widen(_ v: SIMD8<Int8>) -> SIMD8<Float> { graft_widen_i8x8(v) }
 /// high nibbles 16..<32.
 public enum Q4_1Decoder: BlockDecoder {
     public static var groupByteCount: Int { 20 }
+    public static var hasOffset: Bool { true }
+    @inlinable @inline(__always)
+    static func nibbles(_ p: UnsafeRawPointer) -> Group32 {
+        let a = p.loadUnaligned(fromByteOffset: 4, as: SIMD8<UInt8>.self)
+        let b = p.loadUnaligned(fromByteOffset: 12, as: SIMD8<UInt8>.self)
+        return (widen(a & 0x0F), widen(b & 0x0F), widen(a &>> 4), widen(b &>> 4))
+    }
     @inlinable @inline(__always)
     public static func decode(_ p: UnsafeRawPointer) -> Group32 {
         let d = SIMD8<Float>(repeating: loadHalf(p, 0))
         let m = SIMD8<Float>(repeating: loadHalf(p, 2))
-        let a = p.loadUnaligned(fromByteOffset: 4, as: SIMD8<UInt8>.self)
-        let b = p.loadUnaligned(fromByteOffset: 12, as: SIMD8<UInt8>.self)
-        return (widen(a & 0x0F) * d + m,
-                widen(b & 0x0F) * d + m,
-                widen(a &>> 4) * d + m,
-                widen(b &>> 4) * d + m)
+        let q = nibbles(p)
+        return (q.0 * d + m, q.1 * d + m, q.2 * d + m, q.3 * d + m)
+    }
+    @inlinable @inline(__always)
+    public static func quants(_ p: UnsafeRawPointer) -> (q: Group32, scale: Float, offset: Float) {
+        (nibbles(p), loadHalf(p, 0), loadHalf(p, 2))
     }
 }
 
 /// Q4_0: f16 d @0, 16 bytes of nibbles @2; value = (nibble - 8) * d.
 public enum Q4_0Decoder: BlockDecoder {
     public static var groupByteCount: Int { 18 }
+    public static var hasOffset: Bool { true }
+    @inlinable @inline(__always)
+    static func nibbles(_ p: UnsafeRawPointer) -> Group32 {
+        let a = p.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt8>.self)
+        let b = p.loadUnaligned(fromByteOffset: 10, as: SIMD8<UInt8>.self)
+        return (widen(a & 0x0F), widen(b & 0x0F), widen(a &>> 4), widen(b &>> 4))
+    }
     @inlinable @inline(__always)
     public static func decode(_ p: UnsafeRawPointer) -> Group32 {
         let d = SIMD8<Float>(repeating: loadHalf(p, 0))
-        let a = p.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt8>.self)
-        let b = p.loadUnaligned(fromByteOffset: 10, as: SIMD8<UInt8>.self)
         let eight = SIMD8<Float>(repeating: 8)
-        return ((widen(a & 0x0F) - eight) * d, (widen(b & 0x0F) - eight) * d,
-                (widen(a &>> 4) - eight) * d, (widen(b &>> 4) - eight) * d)
+        let q = nibbles(p)
+        return ((q.0 - eight) * d, (q.1 - eight) * d, (q.2 - eight) * d, (q.3 - eight) * d)
+    }
+    @inlinable @inline(__always)
+    public static func quants(_ p: UnsafeRawPointer) -> (q: Group32, scale: Float, offset: Float) {
+        let d = loadHalf(p, 0)
+        return (nibbles(p), d, -8 * d)
     }
 }
 
 /// Q8_0: f16 d @0, 32 int8 @2; value = q * d.
 public enum Q8_0Decoder: BlockDecoder {
     public static var groupByteCount: Int { 34 }
+    public static var hasOffset: Bool { false }
+    @inlinable @inline(__always)
+    static func values(_ p: UnsafeRawPointer) -> Group32 {
+        (widen(p.loadUnaligned(fromByteOffset: 2, as: SIMD8<Int8>.self)),
+         widen(p.loadUnaligned(fromByteOffset: 10, as: SIMD8<Int8>.self)),
+         widen(p.loadUnaligned(fromByteOffset: 18, as: SIMD8<Int8>.self)),
+         widen(p.loadUnaligned(fromByteOffset: 26, as: SIMD8<Int8>.self)))
+    }
     @inlinable @inline(__always)
     public static func decode(_ p: UnsafeRawPointer) -> Group32 {
         let d = SIMD8<Float>(repeating: loadHalf(p, 0))
-        return (widen(p.loadUnaligned(fromByteOffset: 2, as: SIMD8<Int8>.self)) * d,
-                widen(p.loadUnaligned(fromByteOffset: 10, as: SIMD8<Int8>.self)) * d,
-                widen(p.loadUnaligned(fromByteOffset: 18, as: SIMD8<Int8>.self)) * d,
-                widen(p.loadUnaligned(fromByteOffset: 26, as: SIMD8<Int8>.self)) * d)
+        let q = values(p)
+        return (q.0 * d, q.1 * d, q.2 * d, q.3 * d)
+    }
+    @inlinable @inline(__always)
+    public static func quants(_ p: UnsafeRawPointer) -> (q: Group32, scale: Float, offset: Float) {
+        (values(p), loadHalf(p, 0), 0)
     }
 }
 
-public enum F32Decoder: BlockDecoder {
+/// Float types store the values themselves: scale 1 (the multiply folds away), no offset.
+public protocol UnscaledBlockDecoder: BlockDecoder {}
+
+extension UnscaledBlockDecoder {
+    public static var hasOffset: Bool { false }
+    @inlinable @inline(__always)
+    public static func quants(_ p: UnsafeRawPointer) -> (q: Group32, scale: Float, offset: Float) {
+        (decode(p), 1, 0)
+    }
+}
+
+public enum F32Decoder: UnscaledBlockDecoder {
     public static var groupByteCount: Int { 128 }
     @inlinable @inline(__always)
     public static func decode(_ p: UnsafeRawPointer) -> Group32 {
@@ -80,7 +125,7 @@ public enum F32Decoder: BlockDecoder {
     }
 }
 
-public enum F16Decoder: BlockDecoder {
+public enum F16Decoder: UnscaledBlockDecoder {
     public static var groupByteCount: Int { 64 }
     @inlinable @inline(__always)
     public static func decode(_ p: UnsafeRawPointer) -> Group32 {
@@ -92,7 +137,7 @@ public enum F16Decoder: BlockDecoder {
 }
 
 /// BF16 is the upper half of an f32: widen by shifting into the high 16 bits.
-public enum BF16Decoder: BlockDecoder {
+public enum BF16Decoder: UnscaledBlockDecoder {
     public static var groupByteCount: Int { 64 }
     @inlinable @inline(__always)
     static func load(_ p: UnsafeRawPointer, _ offset: Int) -> SIMD8<Float> {
