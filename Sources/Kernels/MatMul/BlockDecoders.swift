@@ -29,10 +29,16 @@ func loadHalf(_ p: UnsafeRawPointer, _ offset: Int) -> Float {
 }
 
 @usableFromInline @inline(__always)
-func widen(_ v: SIMD8<UInt8>) -> SIMD8<Float> { graft_widen_u8x8(v) }
-
-@usableFromInline @inline(__always)
 func widen(_ v: SIMD8<Int8>) -> SIMD8<Float> { graft_widen_i8x8(v) }
+
+/// The 32 nibbles of 16 bytes at p as floats: low nibbles are elements 0..<16, high
+/// nibbles 16..<32 (the Q4_0 and Q4_1 layout).
+@usableFromInline @inline(__always)
+func nibbleGroup(_ p: UnsafeRawPointer) -> Group32 {
+    let a = p.loadUnaligned(as: SIMD8<UInt8>.self)
+    let b = p.loadUnaligned(fromByteOffset: 8, as: SIMD8<UInt8>.self)
+    return (graft_low_nibbles_u8x8(a), graft_low_nibbles_u8x8(b), graft_high_nibbles_u8x8(a), graft_high_nibbles_u8x8(b))
+}
 
 /// Q4_1: f16 d @0, f16 m @2, 16 bytes of nibbles @4. Low nibbles are elements 0..<16,
 /// high nibbles 16..<32.
@@ -40,11 +46,7 @@ public enum Q4_1Decoder: BlockDecoder {
     public static var groupByteCount: Int { 20 }
     public static var hasOffset: Bool { true }
     @inlinable @inline(__always)
-    static func nibbles(_ p: UnsafeRawPointer) -> Group32 {
-        let a = p.loadUnaligned(fromByteOffset: 4, as: SIMD8<UInt8>.self)
-        let b = p.loadUnaligned(fromByteOffset: 12, as: SIMD8<UInt8>.self)
-        return (widen(a & 0x0F), widen(b & 0x0F), widen(a &>> 4), widen(b &>> 4))
-    }
+    static func nibbles(_ p: UnsafeRawPointer) -> Group32 { nibbleGroup(p + 4) }
     @inlinable @inline(__always)
     public static func decode(_ p: UnsafeRawPointer) -> Group32 {
         let d = SIMD8<Float>(repeating: loadHalf(p, 0))
@@ -63,11 +65,7 @@ public enum Q4_0Decoder: BlockDecoder {
     public static var groupByteCount: Int { 18 }
     public static var hasOffset: Bool { true }
     @inlinable @inline(__always)
-    static func nibbles(_ p: UnsafeRawPointer) -> Group32 {
-        let a = p.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt8>.self)
-        let b = p.loadUnaligned(fromByteOffset: 10, as: SIMD8<UInt8>.self)
-        return (widen(a & 0x0F), widen(b & 0x0F), widen(a &>> 4), widen(b &>> 4))
-    }
+    static func nibbles(_ p: UnsafeRawPointer) -> Group32 { nibbleGroup(p + 2) }
     @inlinable @inline(__always)
     public static func decode(_ p: UnsafeRawPointer) -> Group32 {
         let d = SIMD8<Float>(repeating: loadHalf(p, 0))
