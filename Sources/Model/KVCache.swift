@@ -18,7 +18,7 @@ public final class KVCache: @unchecked Sendable {
     private var blockStride: Int { nKVHeads * blockSize * headDim }
 
     public init(config: LlamaConfig, nBlocks: Int, blockSize: Int = 16) {
-        precondition(nBlocks > 0 && blockSize > 0)
+        precondition(nBlocks > 0 && blockSize > 0 && blockSize % 8 == 0, "KV blocks hold a positive multiple of 8 positions")
         nLayers = config.nLayers
         self.nBlocks = nBlocks
         self.blockSize = blockSize

@@ -3,17 +3,19 @@ import Testing
 import Kernels
 
 @Suite struct AttentionTests {
-    @Test func pagedAttentionMatchesDenseCausalAttention() {
-        // Given keys/values for 23 positions written through a scrambled block table
+    /// headDim 16 takes the eight-wide weighted sum, 64 the register-blocked one.
+    @Test(arguments: [16, 64])
+    func pagedAttentionMatchesDenseCausalAttention(headDim: Int) {
+        // Given keys/values for 45 positions written through a scrambled block table
         var rng = TestRandom(seed: 5)
-        let headDim = 16, nKVHeads = 2, blockSize = 4, nBlocks = 8, length = 23
+        let nKVHeads = 2, blockSize = 8, nBlocks = 8, length = 45
         let cacheCount = nBlocks * nKVHeads * blockSize * headDim
         var keys = [Float](repeating: .nan, count: cacheCount)
         var values = [Float](repeating: .nan, count: cacheCount)
         let k = rng.floats(length * nKVHeads * headDim), v = rng.floats(length * nKVHeads * headDim)
         var table: [Int32] = [5, 2, 7, 0, 3, 6]
         var positions = (0..<length).map { Int32($0) }
-        let nq = 5, startPos = length - nq
+        let nq = 13, startPos = length - nq
         let q = rng.floats(nq * headDim, scale: 2)
         var out = [Float](repeating: 0, count: nq * headDim)
         var scores = [Float](repeating: 0, count: length)

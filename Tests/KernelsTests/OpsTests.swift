@@ -3,6 +3,26 @@ import Testing
 import Kernels
 
 @Suite struct OpsTests {
+    @Test func vectorExpMatchesLibm() {
+        // Given values across the range softmax and SiLU feed it, and past both limits
+        var worst = 0.0
+        var x: Float = -87
+        while x <= 88 {
+            let lanes = SIMD8<Float>((0..<8).map { x + Float($0) * 0.0137 })
+            // When exponentiated eight lanes at a time
+            let got = exp(lanes)
+            // Then each lane is within 2 ulp-ish (relative 3e-7) of the double-precision value
+            for i in 0..<8 {
+                let expected = Foundation.exp(Double(lanes[i]))
+                worst = max(worst, abs(Double(got[i]) - expected) / expected)
+            }
+            x += 0.173
+        }
+        #expect(worst < 3e-7, "worst relative error \(worst)")
+        #expect(exp(SIMD8<Float>(repeating: -1_000))[0] < 1e-37)
+        #expect(exp(SIMD8<Float>(repeating: 0))[0] == 1)
+    }
+
     @Test func rmsNormMatchesNaive() {
         // Given rows of random values and a weight
         var rng = TestRandom(seed: 1)

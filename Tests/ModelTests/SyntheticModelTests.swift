@@ -28,7 +28,7 @@ import ModelFormats
         #expect(model.config == synthetic.config)
         let tokens = [3, 17, 99, 42, 5, 127, 0, 64, 8, 31, 77, 2, 50, 19, 101, 6, 90, 33]
         // When the tokens run in one pass (18 rows: the sgemm path) and then one by one (the dot path)
-        let cache = KVCache(config: model.config, nBlocks: 8, blockSize: 4)
+        let cache = KVCache(config: model.config, nBlocks: 8, blockSize: 8)
         let table = BlockTable(capacity: 8)
         #expect(table.reserve(positions: tokens.count, in: cache))
         let state = RunState(config: model.config, maxRows: 32, maxLogitRows: 32, maxContext: 64)
@@ -52,7 +52,7 @@ import ModelFormats
         defer { try? FileManager.default.removeItem(atPath: synthetic.path) }
         let model = try LlamaModel(path: synthetic.path)
         let prompts = [[1, 2, 3, 4, 5], [9, 8], [100, 50, 25, 12, 6, 3, 1]]
-        let cache = KVCache(config: model.config, nBlocks: 16, blockSize: 4)
+        let cache = KVCache(config: model.config, nBlocks: 16, blockSize: 8)
         let state = RunState(config: model.config, maxRows: 32, maxLogitRows: 32, maxContext: 64)
         // When each runs alone, and then all run together in one batch with fresh blocks
         var alone: [[Float]] = []

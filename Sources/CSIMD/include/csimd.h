@@ -26,4 +26,25 @@ static inline __attribute__((always_inline)) graft_f32x8 graft_high_nibbles_u8x8
     return __builtin_convertvector(__builtin_convertvector(v, graft_i32x8) >> 4, graft_f32x8);
 }
 
+// e^x for eight lanes, for softmax and SiLU (the scalar libm call was a visible share
+// of prefill time). Lanes are clamped to [-87, 88]; then x = n·ln2 + r with |r| <=
+// ln2/2 (ln2 in two parts so n·ln2 is exact), a degree-6 Taylor polynomial for e^r
+// (relative error below 2e-7 there), and 2^n built in the exponent bits. Written here
+// because Swift's float-to-int SIMD conversion stays an out-of-line generic call.
+static inline __attribute__((always_inline)) graft_f32x8 graft_exp_f32x8(graft_f32x8 x) {
+    x = __builtin_elementwise_min(__builtin_elementwise_max(x, (graft_f32x8)(-87.0f)), (graft_f32x8)(88.0f));
+    graft_f32x8 n = __builtin_elementwise_roundeven(x * 1.44269504f);
+    graft_f32x8 r = __builtin_elementwise_fma(n, (graft_f32x8)(-0.693145752f), x);
+    r = __builtin_elementwise_fma(n, (graft_f32x8)(-1.42860677e-6f), r);
+    graft_f32x8 p = (graft_f32x8)(1.0f / 720);
+    p = __builtin_elementwise_fma(p, r, (graft_f32x8)(1.0f / 120));
+    p = __builtin_elementwise_fma(p, r, (graft_f32x8)(1.0f / 24));
+    p = __builtin_elementwise_fma(p, r, (graft_f32x8)(1.0f / 6));
+    p = __builtin_elementwise_fma(p, r, (graft_f32x8)(0.5f));
+    p = __builtin_elementwise_fma(p, r, (graft_f32x8)(1.0f));
+    p = __builtin_elementwise_fma(p, r, (graft_f32x8)(1.0f));
+    graft_i32x8 bits = (__builtin_convertvector(n, graft_i32x8) + 127) << 23;
+    return p * (graft_f32x8)bits;
+}
+
 #endif
