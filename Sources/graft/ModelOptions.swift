@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import Kernels
-import COpenBLAS
 
 /// Options every model-loading command shares.
 struct ModelOptions: ParsableArguments {
@@ -21,11 +20,8 @@ struct ModelOptions: ParsableArguments {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
-    /// Sets the kernel and OpenBLAS thread counts once, before any kernel runs, so the
-    /// two pools never oversubscribe the cores.
+    /// Sets the kernel thread count once, before any kernel runs.
     func configureThreads() {
-        let count = threads ?? Parallel.defaultThreadCount()
-        Parallel.threadCount = count
-        openblas_set_num_threads(Int32(count))
+        Parallel.threadCount = threads ?? Parallel.defaultThreadCount()
     }
 }

@@ -19,13 +19,12 @@ public enum MatMul {
         public static func fastest(rows T: Int) -> Path { T >= 16 ? .gemm : .rowwise }
     }
 
-    /// Weight rows dequantized per sgemm tile.
-    public static let gemmTileRows = 256
+    /// Weight rows dequantized per sgemm tile, per thread.
+    public static let gemmTileRows = 128
 
     /// Floats of scratch `forward` needs for a weight with `cols` columns: one sgemm
-    /// tile, which also holds the rowwise path's per-group activation sums for up to
-    /// gemmTileRows·32 rows.
-    public static func scratchCount(cols: Int) -> Int { gemmTileRows * cols }
+    /// tile per thread, which also holds the rowwise path's per-group activation sums.
+    public static func scratchCount(cols: Int) -> Int { Parallel.threadCount * gemmTileRows * cols }
 
     public static func forward(out: UnsafeMutablePointer<Float>, outStride: Int,
                                x: UnsafePointer<Float>, xStride: Int, T: Int,
@@ -64,21 +63,25 @@ public enum MatMul {
         }
     }
 
+    // Each thread dequantizes tiles of its own share of the weight rows into its own
+    // scratch and multiplies them with a single-threaded sgemm, so a tile is used while
+    // it is still in that core's cache and no second thread pool competes for the cores.
     static func gemmForward(out: UnsafeMutablePointer<Float>, outStride: Int,
                             x: UnsafePointer<Float>, xStride: Int, T: Int,
                             weight w: WeightMatrix, scratch: UnsafeMutablePointer<Float>) {
-        var start = 0
-        while start < w.rows {
-            let count = min(gemmTileRows, w.rows - start)
-            Parallel.forEachChunk(count, minChunk: 16) { chunk in
-                dequantizeRows(w, rows: (start + chunk.lowerBound)..<(start + chunk.upperBound),
-                               out: scratch + chunk.lowerBound * w.cols)
+        _ = Parallel.pool  // keeps OpenBLAS single-threaded from the first call on
+        Parallel.forEachChunk(w.rows, minChunk: 32) { rows, participant in
+            let tile = scratch + participant * gemmTileRows * w.cols
+            var start = rows.lowerBound
+            while start < rows.upperBound {
+                let count = min(gemmTileRows, rows.upperBound - start)
+                dequantizeRows(w, rows: start..<(start + count), out: tile)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
+                            Int32(T), Int32(count), Int32(w.cols),
+                            1, x, Int32(xStride), tile, Int32(w.cols),
+                            0, out + start, Int32(outStride))
+                start += count
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
-                        Int32(T), Int32(count), Int32(w.cols),
-                        1, x, Int32(xStride), scratch, Int32(w.cols),
-                        0, out + start, Int32(outStride))
-            start += count
         }
     }
 
