@@ -104,10 +104,15 @@ extension ServerTests {
                 for try await _ in response.body { signal.yield() }
             }
             for await _ in firstChunk { break }
+            // (statistics are published after the step that yielded the first token)
+            var deadline = ContinuousClock.now + .seconds(5)
+            while server.engine.statistics.running == 0, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(5))
+            }
             #expect(server.engine.statistics.running == 1)
             client.cancel()
             // Then the engine drops the sequence long before 400 tokens could be generated
-            let deadline = ContinuousClock.now + .seconds(5)
+            deadline = ContinuousClock.now + .seconds(5)
             while server.engine.statistics.running > 0, ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(20))
             }
