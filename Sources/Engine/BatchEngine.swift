@@ -32,6 +32,10 @@ public final class BatchEngine: InferenceEngine, @unchecked Sendable {
     var stepsRun = 0
     var preemptions = 0
     var admissions = 0
+    /// The current step's rows per sequence and logits row per entry (-1: none); kept
+    /// between steps so a step allocates nothing.
+    var scheduled: [(sequence: SequenceState, rows: Int)] = []
+    var logitIndex: [Int] = []
     private var thread: Thread?
 
     public init(model: LlamaModel, tokenizer: Tokenizer, configuration: EngineConfiguration = .init()) {

@@ -8,8 +8,9 @@ extension BatchEngine {
     func step() {
         admitWaiting()
         var budget = configuration.maxTokensPerStep
-        var scheduled: [(sequence: SequenceState, rows: Int)] = []
-        scheduled.reserveCapacity(running.count)
+        // Emptied again after the step, so no finished sequence (or its adapter) is
+        // kept alive by the schedule while the engine idles.
+        defer { scheduled.removeAll(keepingCapacity: true) }
         // Decoding sequences first, so prompts never starve them; then prompt chunks.
         for decoding in [true, false] {
             var index = 0
@@ -36,8 +37,7 @@ extension BatchEngine {
         // each adapter runs one small GEMM pair.
         scheduled.sort { ($0.rows > 1 ? 1 : 0, key($0.sequence)) < ($1.rows > 1 ? 1 : 0, key($1.sequence)) }
         batch.reset()
-        var logitIndex: [Int] = []
-        logitIndex.reserveCapacity(scheduled.count)
+        logitIndex.removeAll(keepingCapacity: true)
         for (sequence, rows) in scheduled {
             let completes = sequence.computed + rows == sequence.tokens.count
             let first = batch.add(tokens: sequence.tokens[sequence.computed..<(sequence.computed + rows)].lazy.map { Int32($0) },
