@@ -7,6 +7,8 @@ import ModelFormats
 
 // Writes the adapter as PEFT does (adapter_config.json + adapter_model.safetensors), with
 // Q and K rows of B put back in Hugging Face order, so PEFT and other tools can load it.
+// Tensors are written as f32 (the held halves widened exactly), as PEFT saves an fp32
+// adapter, so any tool reads them without a dtype question.
 extension LoRAAdapter {
     public func savePEFT(directory: String, baseModelName: String?) throws(AdapterError) {
         try makeDirectories(directory)
@@ -18,7 +20,7 @@ extension LoRAAdapter {
                 guard let w = weights(layer: layer, target: target) else { continue }
                 layers.insert(layer)
                 writer.add(name: PEFTKey(layer: layer, target: target, matrix: .a).name, shape: [rank, w.inDim],
-                           floats: Array(UnsafeBufferPointer(start: w.a, count: rank * w.inDim)))
+                           floats: w.aRowMajor())
                 var b = w.bRowMajor()
                 if target.hasRotaryRowOrder {
                     let gguf = b

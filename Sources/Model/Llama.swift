@@ -109,7 +109,9 @@ public final class LlamaModel: @unchecked Sendable {
     // multi-row span (a prompt chunk) the sgemm path, so a row's arithmetic depends on
     // its own sequence only, never on the rest of the batch: a greedy request gives the
     // same tokens alone or beside 31 others. The engine orders spans by (kind,
-    // adapter), so each kind is one run and each adapter one GEMM pair per run.
+    // adapter), so each kind is one run; decode rows add their side paths in one
+    // parallel job whatever their adapters, and each adapter's prompt rows share one
+    // GEMM pair.
     private func project(out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ T: Int,
                          _ w: WeightMatrix, _ s: RunState, _ batch: ForwardBatch, _ layer: Int, _ target: LoRATarget) {
         var i = 0
@@ -131,6 +133,26 @@ public final class LlamaModel: @unchecked Sendable {
     private func applyAdapters(out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ w: WeightMatrix,
                                _ s: RunState, _ batch: ForwardBatch, spans: Range<Int>, _ layer: Int,
                                _ target: LoRATarget, _ path: MatMul.Path) {
+        if path == .rowwise {
+            // Decode rows: every row with an adapter on this projection, whatever its
+            // adapter, in one parallel job.
+            var count = 0
+            for i in spans {
+                let span = batch.spans[i]
+                guard let adapter = span.adapter else { continue }
+                adapter._withUnsafeGuaranteedRef { adapter in
+                    guard let lora = adapter.weights(layer: layer, target: target) else { return }
+                    precondition(lora.rank <= s.maxAdapterRank, "adapter rank \(lora.rank) above the run state's \(s.maxAdapterRank)")
+                    s.loraRows[count] = LoRARow(row: span.firstRow, a: lora.a, bT: lora.bT, rank: lora.rank, scale: lora.scale)
+                    count += 1
+                }
+            }
+            loraRowsForward(out: out, outStride: w.rows, x: inp, xStride: w.cols, rows: s.loraRows, count: count,
+                            inDim: w.cols, outDim: w.rows, shrink: s.loraShrink, shrinkStride: s.maxAdapterRank)
+            return
+        }
+        // Prompt chunks: the rows of each adapter (adjacent: the engine orders spans by
+        // adapter) share one sgemm pair.
         var i = spans.lowerBound
         while i < spans.upperBound {
             guard let adapter = batch.spans[i].adapter else { i += 1; continue }
@@ -143,9 +165,9 @@ public final class LlamaModel: @unchecked Sendable {
             adapter._withUnsafeGuaranteedRef { adapter in
                 guard let lora = adapter.weights(layer: layer, target: target) else { return }
                 precondition(lora.rank <= s.maxAdapterRank, "adapter rank \(lora.rank) above the run state's \(s.maxAdapterRank)")
-                loraForward(out: out + first * w.rows, outStride: w.rows, x: inp + first * w.cols, xStride: w.cols,
-                            T: rows, a: lora.a, bT: lora.bT, rank: lora.rank, inDim: lora.inDim, outDim: lora.outDim,
-                            scale: adapter.scale, shrink: s.loraShrink, path: path)
+                loraGemmForward(out: out + first * w.rows, outStride: w.rows, x: inp + first * w.cols, xStride: w.cols,
+                                T: rows, a: lora.a, bT: lora.bT, rank: lora.rank, inDim: lora.inDim, outDim: lora.outDim,
+                                scale: lora.scale, scratch: s.loraWeightScratch, shrink: s.loraShrink)
             }
         }
     }

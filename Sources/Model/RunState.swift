@@ -24,6 +24,10 @@ public final class RunState: @unchecked Sendable {
     let matmulScratch: UnsafeMutablePointer<Float>
     /// LoRA x·Aᵀ rows, (maxRows, maxAdapterRank).
     let loraShrink: UnsafeMutablePointer<Float>
+    /// One projection's A and Bᵀ widened to f32 for sgemm, maxAdapterRank · (widest + widest).
+    let loraWeightScratch: UnsafeMutablePointer<Float>
+    /// The decode rows' LoRA side paths of one projection, (maxRows).
+    let loraRows: UnsafeMutablePointer<LoRARow>
     public let maxAdapterRank: Int
     /// Attention scores, one maxContext slice per worker thread.
     let scores: UnsafeMutablePointer<Float>
@@ -45,6 +49,7 @@ public final class RunState: @unchecked Sendable {
             MatMul.scratchCount(cols: widest),
             scoreWorkers * maxContext,
             maxRows * maxAdapterRank,
+            maxAdapterRank * 2 * widest,
         ]
         // Round each view up to 16 floats so every view stays 64-byte aligned.
         let padded = counts.map { ($0 + 15) / 16 * 16 }
@@ -61,7 +66,12 @@ public final class RunState: @unchecked Sendable {
         matmulScratch = views[10]
         scores = views[11]
         loraShrink = views[12]
+        loraWeightScratch = views[13]
+        loraRows = .allocate(capacity: maxRows)
     }
 
-    deinit { arena.deallocate() }
+    deinit {
+        arena.deallocate()
+        loraRows.deallocate()
+    }
 }

@@ -76,8 +76,10 @@ private func loadError(_ load: () throws(AdapterError) -> LoRAAdapter) -> Adapte
     }
 }
 
-private func matrix(_ pointer: UnsafePointer<Float>, _ count: Int) -> [Float] {
-    Array(UnsafeBufferPointer(start: pointer, count: count))
+/// Whether `held` is `original` rounded to 11 significant bits (a half's precision,
+/// kept across the range by the power-of-two scaling): within 2⁻¹¹ relative.
+private func isHalfRounding(_ held: [Float], of original: [Float]) -> Bool {
+    held.count == original.count && zip(held, original).allSatisfy { abs($0 - $1) <= abs($1) * 0x1p-11 }
 }
 
 // GGUF row order written straight from llama.cpp's converter,
@@ -110,8 +112,8 @@ private func ggufOrder(_ hf: [Float], heads: Int, headDim: Int, cols: Int) -> [F
                 #expect(w.rank == 8 && w.inDim == smolLM2.inputDim(target) && w.outDim == smolLM2.outputDim(target))
             }
         }
-        // One allocation holds exactly the file's data buffer (every matrix is a multiple of 64 bytes).
-        #expect(adapter.byteCount == 9_768_960)
+        // One allocation holds the file's f32 data as halves (every matrix is a multiple of 64 bytes).
+        #expect(adapter.byteCount == 9_768_960 / 2)
     }
 
     @Test func qAndKRowsOfBArePermutedIntoGGUFOrder() throws {
@@ -122,16 +124,16 @@ private func ggufOrder(_ hf: [Float], heads: Int, headDim: Int, cols: Int) -> [F
         // Then B of q (9 heads) and k (3 KV heads) is the converter's permutation of the HF rows
         let q = try #require(adapter.weights(layer: 0, target: .q))
         let qHF = try file.floats(peftName(0, .q, "B"))
-        #expect(q.bRowMajor() == ggufOrder(qHF, heads: 9, headDim: 64, cols: 8))
-        #expect(q.bRowMajor() != qHF)
+        #expect(isHalfRounding(q.bRowMajor(), of: ggufOrder(qHF, heads: 9, headDim: 64, cols: 8)))
+        #expect(!isHalfRounding(q.bRowMajor(), of: qHF))
         let k = try #require(adapter.weights(layer: 29, target: .k))
-        #expect(k.bRowMajor() == ggufOrder(try file.floats(peftName(29, .k, "B")), heads: 3, headDim: 64, cols: 8))
+        #expect(isHalfRounding(k.bRowMajor(), of: ggufOrder(try file.floats(peftName(29, .k, "B")), heads: 3, headDim: 64, cols: 8)))
 
-        // And A of q, and B of every other projection, are untouched
-        #expect(matrix(q.a, 8 * 576) == (try file.floats(peftName(0, .q, "A"))))
+        // And A of q, and B of every other projection, are in file order (rounded to halves)
+        #expect(isHalfRounding(q.aRowMajor(), of: try file.floats(peftName(0, .q, "A"))))
         for target in [LoRATarget.v, .o, .gate, .up, .down] {
             let w = try #require(adapter.weights(layer: 7, target: target))
-            #expect(w.bRowMajor() == (try file.floats(peftName(7, target, "B"))), "\(target)")
+            #expect(isHalfRounding(w.bRowMajor(), of: try file.floats(peftName(7, target, "B"))), "\(target)")
         }
     }
 
@@ -142,14 +144,15 @@ private func ggufOrder(_ hf: [Float], heads: Int, headDim: Int, cols: Int) -> [F
             let out = directory + "/exported/v1"
             try adapter.savePEFT(directory: out, baseModelName: "HuggingFaceTB/SmolLM2-135M-Instruct")
 
-            // Then the weights file is the one PEFT wrote, byte for byte (inverse permutation included)
-            let original = try Data(contentsOf: URL(fileURLWithPath: fixtureDirectory + "/adapter_model.safetensors"))
-            let exported = try Data(contentsOf: URL(fileURLWithPath: out + "/adapter_model.safetensors"))
-            #expect(exported == original)
+            // Then the weights file has PEFT's tensors, in f32 as PEFT wrote them, holding the
+            // values rounded to halves (inverse permutation included)
             let (a, b) = (try SafetensorsFile(path: out + "/adapter_model.safetensors"),
                           try SafetensorsFile(path: fixtureDirectory + "/adapter_model.safetensors"))
             #expect(a.tensorNames == b.tensorNames)
-            for name in a.tensorNames { #expect(try a.floats(name) == b.floats(name), "\(name)") }
+            for name in a.tensorNames {
+                #expect(a.tensorInfo(name)!.dtype == .f32 && a.tensorInfo(name)!.shape == b.tensorInfo(name)!.shape)
+                #expect(isHalfRounding(try a.floats(name), of: try b.floats(name)), "\(name)")
+            }
 
             // And the config carries what PEFT needs
             let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/adapter_config.json"))) as! [String: Any]
@@ -166,9 +169,15 @@ private func ggufOrder(_ hf: [Float], heads: Int, headDim: Int, cols: Int) -> [F
             for layer in 0..<30 {
                 for target in LoRATarget.allCases {
                     let (x, y) = (adapter.weights(layer: layer, target: target)!, again.weights(layer: layer, target: target)!)
-                    #expect(matrix(x.a, 8 * x.inDim) == matrix(y.a, 8 * y.inDim) && x.bRowMajor() == y.bRowMajor())
+                    #expect(x.aRowMajor() == y.aRowMajor() && x.bRowMajor() == y.bRowMajor())
                 }
             }
+
+            // And exporting that again writes the same bytes: export and import lose nothing more
+            let second = directory + "/exported/v2"
+            try again.savePEFT(directory: second, baseModelName: "HuggingFaceTB/SmolLM2-135M-Instruct")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: second + "/adapter_model.safetensors"))
+                    == Data(contentsOf: URL(fileURLWithPath: out + "/adapter_model.safetensors")))
         }
     }
 
@@ -341,7 +350,42 @@ private func ggufOrder(_ hf: [Float], heads: Int, headDim: Int, cols: Int) -> [F
         let canonical = try loadTiny(weights: reference)
         #expect(adapter.targets == [.k])
         let (x, y) = (adapter.weights(layer: 0, target: .k)!, canonical.weights(layer: 0, target: .k)!)
-        #expect(matrix(x.a, 2 * 8) == matrix(y.a, 2 * 8) && x.bRowMajor() == y.bRowMajor())
+        #expect(x.aRowMajor() == y.aRowMajor() && x.bRowMajor() == y.bRowMajor())
+    }
+
+    @Test func weightsAreHeldAsHalvesWithoutLosingSmallOrLargeValues() throws {
+        // Given v's A far below the half's normal range (1e-6) and o's B far above its
+        // maximum (1e6), and f16 and bf16 files of values a half holds exactly
+        let tinyValues = values(16, seed: 3).map { $0 * 1e-5 }, hugeValues = values(16, seed: 4).map { $0 * 1e7 }
+        let adapter = try LoRAAdapter(shape: tiny, rank: 2, alpha: 2, useRSLoRA: false, tensors: [
+            (layer: 0, target: .v, a: tinyValues, b: values(8, seed: 5)),
+            (layer: 0, target: .o, a: values(16, seed: 6), b: hugeValues),
+        ])
+        let exact = (0..<24).map { Float($0 - 12) / 64 }
+        var f16 = SafetensorsWriter(), bf16 = SafetensorsWriter()
+        for target in LoRATarget.allCases {
+            let (inDim, outDim) = (tiny.inputDim(target), tiny.outputDim(target))
+            for layer in [0, 1] {
+                f16.add(name: peftName(layer, target, "A"), shape: [2, inDim], f16: Array(exact.prefix(2 * inDim)))
+                f16.add(name: peftName(layer, target, "B"), shape: [outDim, 2], f16: Array(repeating: 0.375, count: 2 * outDim))
+                bf16.add(name: peftName(layer, target, "A"), shape: [2, inDim], bf16: Array(exact.prefix(2 * inDim)))
+                bf16.add(name: peftName(layer, target, "B"), shape: [outDim, 2], bf16: Array(repeating: -0.75, count: 2 * outDim))
+            }
+        }
+
+        // Then the held values are the originals to a half's 11 significant bits, none
+        // flushed to zero or overflowed to infinity
+        let v = try #require(adapter.weights(layer: 0, target: .v)), o = try #require(adapter.weights(layer: 0, target: .o))
+        #expect(isHalfRounding(v.aRowMajor(), of: tinyValues) && isHalfRounding(o.bRowMajor(), of: hugeValues))
+        #expect(isHalfRounding(v.bRowMajor(), of: values(8, seed: 5)) && isHalfRounding(o.aRowMajor(), of: values(16, seed: 6)))
+        // And the kernels' one multiplier undoes the power-of-two scaling exactly
+        #expect(v.scale == adapter.scale * v.aFactor * v.bFactor && o.scale == adapter.scale * o.aFactor * o.bFactor)
+        #expect(v.aRowMajor() == (0..<16).map { Float(v.a[$0]) * v.aFactor })
+        // And halves and bfloat16s of a half's precision load exactly
+        let fromF16 = try loadTiny(weights: f16), fromBF16 = try loadTiny(weights: bf16)
+        let q16 = try #require(fromF16.weights(layer: 1, target: .q)), qBF16 = try #require(fromBF16.weights(layer: 1, target: .q))
+        #expect(q16.aRowMajor() == Array(exact.prefix(16)) && q16.bRowMajor() == Array(repeating: 0.375, count: 16))
+        #expect(qBF16.aRowMajor() == Array(exact.prefix(16)) && qBF16.bRowMajor() == Array(repeating: -0.75, count: 16))
     }
 
     @Test func initializerPermutesAndValidates() throws {
@@ -354,7 +398,7 @@ private func ggufOrder(_ hf: [Float], heads: Int, headDim: Int, cols: Int) -> [F
 
         // Then k's rows come out as HF rows 0, 2, 1, 3 (pairs i and i + headDim/2 interleaved); o is unchanged
         #expect(adapter.weights(layer: 1, target: .k)!.bRowMajor() == [0, 0, 2, 2, 1, 1, 3, 3])
-        #expect(adapter.weights(layer: 0, target: .o)!.bRowMajor() == values(16, seed: 2))
+        #expect(isHalfRounding(adapter.weights(layer: 0, target: .o)!.bRowMajor(), of: values(16, seed: 2)))
         #expect(adapter.weights(layer: 0, target: .k) == nil && adapter.targets == [.k, .o] && adapter.scale == 1)
 
         // And bad inputs are errors, not crashes

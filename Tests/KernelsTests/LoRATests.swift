@@ -1,27 +1,149 @@
 import Kernels
 import Testing
 
+/// One adapter's weights for a test: A (rank×in) and B (out×rank) as halves, and A and
+/// Bᵀ packed for the kernels.
+private struct HalfLoRA {
+    let rank: Int, inDim: Int, outDim: Int
+    let a: [Float16]
+    let b: [Float16]
+    let packedA: [Float16]
+    let packedBT: [Float16]
+
+    init(rank: Int, inDim: Int, outDim: Int, rng: inout TestRandom) {
+        (self.rank, self.inDim, self.outDim) = (rank, inDim, outDim)
+        let a = rng.floats(rank * inDim).map { Float16($0) }
+        let b = rng.floats(outDim * rank).map { Float16($0) }
+        let bT = (0..<(rank * outDim)).map { b[($0 % outDim) * rank + $0 / outDim] }
+        (self.a, self.b) = (a, b)
+        packedA = pack(LoRAPacking.count(rank: rank, cols: inDim)) { LoRAPacking.packA($0, a, rank: rank, inDim: inDim) }
+        packedBT = pack(LoRAPacking.count(rank: rank, cols: outDim)) { LoRAPacking.packBT($0, bT, rank: rank, outDim: outDim) }
+    }
+
+    /// scale · B(A x) for one row, naively in Double from the held halves.
+    func reference(x: ArraySlice<Float>, scale: Float) -> [Double] {
+        let x = Array(x)
+        let ax = (0..<rank).map { r in (0..<inDim).reduce(0.0) { $0 + Double(a[r * inDim + $1]) * Double(x[$1]) } }
+        return (0..<outDim).map { o in Double(scale) * (0..<rank).reduce(0.0) { $0 + Double(b[o * rank + $1]) * ax[$1] } }
+    }
+}
+
+private func pack(_ count: Int, _ body: (UnsafeMutablePointer<Float16>) -> Void) -> [Float16] {
+    var out = [Float16](repeating: .nan, count: count)
+    out.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
+    return out
+}
+
 @Suite struct LoRATests {
-    @Test(arguments: [1, 3, 17], [MatMul.Path.rowwise, .gemm])
-    func loraForwardAddsScaledLowRankProduct(T: Int, path: MatMul.Path) {
-        // Given a base output, inputs and random A (rank×in), B (out×rank), passed as Bᵀ
+    @Test(arguments: [1, 3, 17])
+    func gemmAddsScaledLowRankProduct(T: Int) {
+        // Given a base output, inputs and random half A (rank×in), B (out×rank), passed as Bᵀ
         var rng = TestRandom(seed: 21 + UInt64(T))
         let inDim = 40, outDim = 24, rank = 5, scale: Float = 1.5
-        let x = rng.floats(T * inDim), a = rng.floats(rank * inDim), b = rng.floats(outDim * rank)
-        let base = rng.floats(T * outDim)
+        let lora = HalfLoRA(rank: rank, inDim: inDim, outDim: outDim, rng: &rng)
+        let x = rng.floats(T * inDim), base = rng.floats(T * outDim)
         var out = base
         var shrink = [Float](repeating: 0, count: T * rank)
-        let bT = (0..<(rank * outDim)).map { b[($0 % outDim) * rank + $0 / outDim] }
-        // When the side path is added
-        loraForward(out: &out, outStride: outDim, x: x, xStride: inDim, T: T, a: a, bT: bT,
-                    rank: rank, inDim: inDim, outDim: outDim, scale: scale, shrink: &shrink, path: path)
+        var scratch = [Float](repeating: 0, count: rank * (inDim + outDim))
+        // When the side path is added with sgemm
+        loraGemmForward(out: &out, outStride: outDim, x: x, xStride: inDim, T: T, a: lora.packedA, bT: lora.packedBT,
+                        rank: rank, inDim: inDim, outDim: outDim, scale: scale, scratch: &scratch, shrink: &shrink)
         // Then out = base + scale · B(A x), computed naively in Double
         for t in 0..<T {
-            let ax = (0..<rank).map { r in (0..<inDim).reduce(0.0) { $0 + Double(a[r * inDim + $1]) * Double(x[t * inDim + $1]) } }
+            let side = lora.reference(x: x[(t * inDim)..<((t + 1) * inDim)], scale: scale)
             for o in 0..<outDim {
-                let bax = (0..<rank).reduce(0.0) { $0 + Double(b[o * rank + $1]) * ax[$1] }
-                #expect(abs(Double(out[t * outDim + o]) - (Double(base[t * outDim + o]) + Double(scale) * bax)) < 1e-4)
+                #expect(abs(Double(out[t * outDim + o]) - (Double(base[t * outDim + o]) + side[o])) < 1e-4)
             }
         }
+    }
+
+    @Test func rowsEachTakeTheirOwnAdapter() {
+        // Given 9 rows and three adapters of ranks 16, 5 and 1, dims that exercise the
+        // 32-wide, 8-wide and scalar parts of both loops; rows 2 and 6 have no adapter
+        var rng = TestRandom(seed: 5)
+        let inDim = 77, outDim = 75, T = 9, stride = 16
+        let adapters = [16, 5, 1].map { HalfLoRA(rank: $0, inDim: inDim, outDim: outDim, rng: &rng) }
+        let scales: [Float] = [0.5, 2, -1]
+        let assignment: [Int?] = [0, 1, nil, 2, 0, 0, nil, 1, 2]
+        let x = rng.floats(T * inDim), base = rng.floats(T * outDim)
+        var out = base
+        var shrink = [Float](repeating: 0, count: T * stride)
+        // When all rows run as one job (pointers stay valid: the arrays are not mutated)
+        adapters.map(\.packedA).withPointers { aPointers in
+            adapters.map(\.packedBT).withPointers { bPointers in
+                let rows = assignment.enumerated().compactMap { t, k in
+                    k.map { LoRARow(row: t, a: aPointers[$0], bT: bPointers[$0], rank: adapters[$0].rank, scale: scales[$0]) }
+                }
+                loraRowsForward(out: &out, outStride: outDim, x: x, xStride: inDim, rows: rows, count: rows.count,
+                                inDim: inDim, outDim: outDim, shrink: &shrink, shrinkStride: stride)
+            }
+        }
+        // Then each row is base + its adapter's side path (or just base)
+        for t in 0..<T {
+            let side = assignment[t].map { adapters[$0].reference(x: x[(t * inDim)..<((t + 1) * inDim)], scale: scales[$0]) }
+                ?? [Double](repeating: 0, count: outDim)
+            for o in 0..<outDim {
+                #expect(abs(Double(out[t * outDim + o]) - (Double(base[t * outDim + o]) + side[o])) < 1e-4, "row \(t) output \(o)")
+            }
+        }
+    }
+
+    @Test func aRowsResultDoesNotDependOnTheOtherRows() {
+        // Given 32 rows, each with its own rank-16 adapter, at the model's dims
+        var rng = TestRandom(seed: 9)
+        let inDim = 576, outDim = 192, T = 32, rank = 16
+        let adapters = (0..<T).map { _ in HalfLoRA(rank: rank, inDim: inDim, outDim: outDim, rng: &rng) }
+        let x = rng.floats(T * inDim)
+        func run(_ rowsToRun: [Int]) -> [Float] {
+            var out = [Float](repeating: 0, count: T * outDim)
+            var shrink = [Float](repeating: 0, count: T * rank)
+            adapters.map(\.packedA).withPointers { aPointers in
+                adapters.map(\.packedBT).withPointers { bPointers in
+                    let rows = rowsToRun.map { LoRARow(row: $0, a: aPointers[$0], bT: bPointers[$0], rank: rank, scale: 0.75) }
+                    loraRowsForward(out: &out, outStride: outDim, x: x, xStride: inDim, rows: rows, count: rows.count,
+                                    inDim: inDim, outDim: outDim, shrink: &shrink, shrinkStride: rank)
+                }
+            }
+            return out
+        }
+        // When all rows run together, and each row runs alone
+        let together = run(Array(0..<T))
+        for t in [0, 13, 31] {
+            let alone = run([t])
+            // Then its outputs are bit-identical
+            #expect(Array(alone[(t * outDim)..<((t + 1) * outDim)]) == Array(together[(t * outDim)..<((t + 1) * outDim)]))
+        }
+    }
+
+    @Test(arguments: [(1, 3), (4, 8), (5, 13), (16, 40)])
+    func packingRoundTripsAndPadsWithZeros(rank: Int, cols: Int) {
+        // Given a (rank, cols) matrix of distinct halves
+        let m = (0..<(rank * cols)).map { Float16(Float($0 + 1)) }
+        // When it is packed as A and as Bᵀ, then unpacked
+        let a = pack(LoRAPacking.count(rank: rank, cols: cols)) { LoRAPacking.packA($0, m, rank: rank, inDim: cols) }
+        let bT = pack(LoRAPacking.count(rank: rank, cols: cols)) { LoRAPacking.packBT($0, m, rank: rank, outDim: cols) }
+        var fromA = [Float](repeating: 0, count: m.count), fromBT = [Float](repeating: 0, count: m.count)
+        LoRAPacking.unpackA(&fromA, a, rank: rank, inDim: cols)
+        LoRAPacking.unpackBT(&fromBT, bT, rank: rank, outDim: cols)
+        // Then both give the matrix back, and every other packed element is zero
+        #expect(fromA == m.map { Float($0) } && fromBT == m.map { Float($0) })
+        #expect(a.count == (rank + 3) / 4 * 4 * ((cols + 7) / 8 * 8))
+        #expect(a.filter { $0 != 0 }.count == m.count && bT.filter { $0 != 0 }.count == m.count)
+        #expect(a.allSatisfy { !$0.isNaN } && bT.allSatisfy { !$0.isNaN })
+    }
+}
+
+extension Array {
+    /// Base pointers of each element array, valid inside `body`.
+    fileprivate func withPointers<R>(_ body: ([UnsafePointer<Float16>]) -> R) -> R where Element == [Float16] {
+        var pointers: [UnsafePointer<Float16>] = []
+        func nest(_ i: Int) -> R {
+            if i == count { return body(pointers) }
+            return self[i].withUnsafeBufferPointer { buffer in
+                pointers.append(buffer.baseAddress!)
+                return nest(i + 1)
+            }
+        }
+        return nest(0)
     }
 }

@@ -1,4 +1,4 @@
-// Lane-wise integer-to-float widening, which Swift cannot be made to inline: its
+// Lane-wise integer- and half-to-float widening, which Swift cannot be made to inline: its
 // generic SIMD conversion initialisers stay out-of-line calls inside large kernel
 // loops (measured: a third of decode time). Clang vector types import into Swift as
 // SIMDn types, and these static inline bodies are inlined into the Swift callers.
@@ -45,6 +45,15 @@ static inline __attribute__((always_inline)) graft_f32x8 graft_exp_f32x8(graft_f
     p = __builtin_elementwise_fma(p, r, (graft_f32x8)(1.0f));
     graft_i32x8 bits = (__builtin_convertvector(n, graft_i32x8) + 127) << 23;
     return p * (graft_f32x8)bits;
+}
+
+// Eight IEEE halves at p (any alignment) widened to floats: one vcvtph2ps with F16C
+// (-mf16c), exact. Takes a pointer because Swift has no import for a _Float16 vector.
+static inline __attribute__((always_inline)) graft_f32x8 graft_load_f16x8(const void *p) {
+    typedef _Float16 graft_f16x8 __attribute__((ext_vector_type(8)));
+    graft_f16x8 v;
+    __builtin_memcpy(&v, p, sizeof v);
+    return __builtin_convertvector(v, graft_f32x8);
 }
 
 #endif
