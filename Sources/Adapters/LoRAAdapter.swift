@@ -65,75 +65,92 @@ public final class LoRAAdapter: @unchecked Sendable {
     private let table: [LoRAWeights?]
 
     /// `b` is in Hugging Face row order (as PEFT stores it); Q and K rows are permuted here.
+    public convenience init(shape: BaseModelShape, rank: Int, alpha: Float, useRSLoRA: Bool,
+                            tensors: [(layer: Int, target: LoRATarget, a: [Float], b: [Float])]) throws(AdapterError) {
+        try self.init(shape: shape, rank: rank, alpha: alpha, useRSLoRA: useRSLoRA,
+                      projections: tensors.map { ($0.layer, $0.target) }) { i in (tensors[i].a, tensors[i].b) }
+    }
+
+    /// As above, with the values of projection i asked for one at a time by `values(i)`,
+    /// in order, so a loader never holds more than one projection's f32 weights besides
+    /// the halves (peak memory while loading).
     public init(shape: BaseModelShape, rank: Int, alpha: Float, useRSLoRA: Bool,
-                tensors: [(layer: Int, target: LoRATarget, a: [Float], b: [Float])]) throws(AdapterError) {
+                projections: [(layer: Int, target: LoRATarget)],
+                values: (Int) throws(AdapterError) -> (a: [Float], b: [Float])) throws(AdapterError) {
         try shape.validate()
         guard rank > 0 else { throw .invalidRank(rank) }
-        guard !tensors.isEmpty else { throw .noWeights }
+        guard !projections.isEmpty else { throw .noWeights }
         var seen = Set<Int>()
-        for t in tensors {
+        for t in projections {
             guard t.layer >= 0 && t.layer < shape.nLayers else {
                 throw .layerOutOfRange(name: "tensors for \(t.target.rawValue)", layer: t.layer, nLayers: shape.nLayers)
             }
             guard seen.insert(t.layer * 7 + t.target.index).inserted else {
                 throw .duplicateWeights("layer \(t.layer) \(t.target.rawValue)")
             }
-            let (inDim, outDim) = (shape.inputDim(t.target), shape.outputDim(t.target))
-            guard t.a.count == rank * inDim else {
-                throw .elementCountMismatch(layer: t.layer, target: t.target, matrix: "A", expected: rank * inDim, found: t.a.count)
-            }
-            guard t.b.count == outDim * rank else {
-                throw .elementCountMismatch(layer: t.layer, target: t.target, matrix: "B", expected: outDim * rank, found: t.b.count)
-            }
         }
 
         // Each matrix starts on a 64-byte boundary so SIMD loads of a row start aligned.
         let halvesPerLine = 64 / MemoryLayout<Float16>.stride
         func padded(_ count: Int) -> Int { (count + halvesPerLine - 1) / halvesPerLine * halvesPerLine }
-        func packedSizes(_ t: (layer: Int, target: LoRATarget, a: [Float], b: [Float])) -> (a: Int, bT: Int) {
-            (padded(LoRAPacking.count(rank: rank, cols: shape.inputDim(t.target))),
-             padded(LoRAPacking.count(rank: rank, cols: shape.outputDim(t.target))))
+        func packedSizes(_ target: LoRATarget) -> (a: Int, bT: Int) {
+            (padded(LoRAPacking.count(rank: rank, cols: shape.inputDim(target))),
+             padded(LoRAPacking.count(rank: rank, cols: shape.outputDim(target))))
         }
-        let totalHalves = tensors.reduce(0) { sum, t in sum + packedSizes(t).a + packedSizes(t).bT }
-        byteCount = totalHalves * MemoryLayout<Float16>.stride
-        arena = UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 64)
+        let totalHalves = projections.reduce(0) { sum, t in sum + packedSizes(t.target).a + packedSizes(t.target).bT }
+        let byteCount = totalHalves * MemoryLayout<Float16>.stride
+        let arena = UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 64)
         let halves = arena.initializeMemory(as: Float16.self, repeating: 0, count: totalHalves)
         let scale = useRSLoRA ? alpha / Float(rank).squareRoot() : alpha / Float(rank)
 
         var table = [LoRAWeights?](repeating: nil, count: shape.nLayers * 7)
         var next = halves
-        for t in tensors {
-            let (inDim, outDim) = (shape.inputDim(t.target), shape.outputDim(t.target))
-            var b = t.b
-            if t.target.hasRotaryRowOrder {
-                t.b.withUnsafeBufferPointer { hf in
-                    b.withUnsafeMutableBufferPointer { gguf in
-                        permuteRowsHFToGGUF(dst: gguf.baseAddress!, src: hf.baseAddress!, rows: outDim, cols: rank, headDim: shape.headDim)
+        do throws(AdapterError) {
+            for (i, t) in projections.enumerated() {
+                let (inDim, outDim) = (shape.inputDim(t.target), shape.outputDim(t.target))
+                let (aValues, b) = try values(i)
+                guard aValues.count == rank * inDim else {
+                    throw .elementCountMismatch(layer: t.layer, target: t.target, matrix: "A", expected: rank * inDim, found: aValues.count)
+                }
+                guard b.count == outDim * rank else {
+                    throw .elementCountMismatch(layer: t.layer, target: t.target, matrix: "B", expected: outDim * rank, found: b.count)
+                }
+                var gguf = b
+                if t.target.hasRotaryRowOrder {
+                    b.withUnsafeBufferPointer { hf in
+                        gguf.withUnsafeMutableBufferPointer { out in
+                            permuteRowsHFToGGUF(dst: out.baseAddress!, src: hf.baseAddress!, rows: outDim, cols: rank, headDim: shape.headDim)
+                        }
                     }
                 }
+                var bT = [Float](repeating: 0, count: b.count)
+                for o in 0..<outDim {
+                    for r in 0..<rank { bT[r * outDim + o] = gguf[o * rank + r] }
+                }
+                let (aHalves, aFactor) = roundToHalves(aValues)
+                let (bTHalves, bFactor) = roundToHalves(bT)
+                let a = next, packedBT = next + packedSizes(t.target).a
+                LoRAPacking.packA(a, aHalves, rank: rank, inDim: inDim)
+                LoRAPacking.packBT(packedBT, bTHalves, rank: rank, outDim: outDim)
+                next = packedBT + packedSizes(t.target).bT
+                table[t.layer * 7 + t.target.index] = LoRAWeights(
+                    a: a, bT: packedBT, rank: rank, inDim: inDim, outDim: outDim,
+                    aFactor: aFactor, bFactor: bFactor, scale: scale * aFactor * bFactor)
             }
-            var bT = [Float](repeating: 0, count: b.count)
-            for o in 0..<outDim {
-                for r in 0..<rank { bT[r * outDim + o] = b[o * rank + r] }
-            }
-            let (aHalves, aFactor) = roundToHalves(t.a)
-            let (bTHalves, bFactor) = roundToHalves(bT)
-            let a = next, packedBT = next + packedSizes(t).a
-            LoRAPacking.packA(a, aHalves, rank: rank, inDim: inDim)
-            LoRAPacking.packBT(packedBT, bTHalves, rank: rank, outDim: outDim)
-            next = packedBT + packedSizes(t).bT
-            table[t.layer * 7 + t.target.index] = LoRAWeights(
-                a: a, bT: packedBT, rank: rank, inDim: inDim, outDim: outDim,
-                aFactor: aFactor, bFactor: bFactor, scale: scale * aFactor * bFactor)
+        } catch {
+            arena.deallocate()
+            throw error
         }
 
+        self.arena = arena
+        self.byteCount = byteCount
         self.table = table
         self.shape = shape
         self.rank = rank
         self.alpha = alpha
         self.useRSLoRA = useRSLoRA
         self.scale = scale
-        targets = Set(tensors.map(\.target))
+        targets = Set(projections.map(\.target))
     }
 
     deinit {

@@ -22,7 +22,7 @@ extension LoRAAdapter {
             throw .invalidWeights(path: weightsPath, error)
         }
 
-        var found: [PEFTKey: (name: String, values: [Float])] = [:]
+        var found: [PEFTKey: String] = [:]
         for name in file.tensorNames {
             let key = try checkedKey(name, config: config, base: base)
             let shape = file.tensorInfo(name)!.shape
@@ -31,21 +31,26 @@ extension LoRAAdapter {
                 throw .tensorShapeMismatch(name: name, expected: expected, found: shape,
                                            hint: shapeHint(found: shape, expected: expected, matrix: key.matrix, rank: config.rank))
             }
-            if let other = found[key] { throw .duplicateWeights("'\(other.name)' and '\(name)'") }
-            do {
-                found[key] = (name, try file.floats(name))
+            if let other = found[key] { throw .duplicateWeights("'\(other)' and '\(name)'") }
+            found[key] = name
+        }
+
+        var pairs: [(key: PEFTKey, a: String, b: String)] = []
+        for (key, name) in found.sorted(by: { $0.value < $1.value }) {
+            let partner = PEFTKey(layer: key.layer, target: key.target, matrix: key.matrix == .a ? .b : .a)
+            guard let other = found[partner] else { throw .missingPair(present: name, missing: partner.name) }
+            if key.matrix == .a { pairs.append((key, name, other)) }
+        }
+        // Values are read (and widened to f32) one projection at a time, so loading holds
+        // one projection in f32 beside the halves, not the whole adapter.
+        return try LoRAAdapter(shape: base, rank: config.rank, alpha: config.alpha, useRSLoRA: config.useRSLoRA,
+                               projections: pairs.map { ($0.key.layer, $0.key.target) }) { i throws(AdapterError) in
+            do throws(SafetensorsError) {
+                return (try file.floats(pairs[i].a), try file.floats(pairs[i].b))
             } catch {
                 throw .invalidWeights(path: weightsPath, error)
             }
         }
-
-        var tensors: [(layer: Int, target: LoRATarget, a: [Float], b: [Float])] = []
-        for (key, entry) in found.sorted(by: { $0.value.name < $1.value.name }) {
-            let partner = PEFTKey(layer: key.layer, target: key.target, matrix: key.matrix == .a ? .b : .a)
-            guard let other = found[partner] else { throw .missingPair(present: entry.name, missing: partner.name) }
-            if key.matrix == .a { tensors.append((key.layer, key.target, entry.values, other.values)) }
-        }
-        return try LoRAAdapter(shape: base, rank: config.rank, alpha: config.alpha, useRSLoRA: config.useRSLoRA, tensors: tensors)
     }
 }
 

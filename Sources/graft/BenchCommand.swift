@@ -29,6 +29,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(name: .customLong("skip-batched"), help: "Only the single-stream measurements.")
     var skipBatched = false
 
+    @Flag(help: "Instead of speed, the memory table: peak RSS with the base model alone, then with 8 and 32 adapters decoding.")
+    var memory = false
+
     func validate() throws {
         if runs < 1 || prefillTokens < 2 || decodeTokens < 2 || adapterRank < 1 {
             throw ValidationError("--runs >= 1, --prefill-tokens >= 2, --decode-tokens >= 2, --adapter-rank >= 1")
@@ -40,6 +43,7 @@ struct BenchCommand: AsyncParsableCommand {
         let model = loaded.model
         let threads = Parallel.threadCount
         let bench = EngineBench(loaded: loaded)
+        if memory { return try await memoryTable(bench) }
 
         // Prefill: one prompt in one forward pass, submit to finish.
         let prompt = bench.prompt(tokens: prefillTokens, variant: 0)
@@ -93,6 +97,33 @@ struct BenchCommand: AsyncParsableCommand {
                 "batch_8_over_single": rates["decode_batch_8"]! / rates["decode_batch_1"]!,
                 "distinct_adapters_over_no_adapter": rates["decode_batch_32_distinct_adapters"]! / rates["decode_batch_32"]!,
                 "one_adapter_over_no_adapter": rates["decode_batch_32_one_adapter"]! / rates["decode_batch_32"]!])
+    }
+
+    // Peak RSS only grows, so the steps run in ascending order in this one process: each
+    // line's peak holds everything before it (model pages touched, engine scratch, the
+    // adapters so far). Every step decodes 32 streams, so the KV cache and run state
+    // are the same size in all three and the differences are the adapters.
+    private func memoryTable(_ bench: EngineBench) async throws {
+        let shape = bench.loaded.model.adapterShape
+        var adapters: [LoRAAdapter] = []
+        var baseline: Int?
+        for count in [0, 8, 32] {
+            while adapters.count < count {
+                adapters.append(LoRAAdapter.random(shape: shape, rank: adapterRank, seed: UInt64(adapters.count)))
+            }
+            let streams = (0..<32).map { bench.prompt(tokens: 24 + $0 % 8, variant: $0 + 2) }
+            let assigned: [LoRAAdapter?] = (0..<32).map { count == 0 ? nil : adapters[$0 % count] }
+            _ = try await bench.run(streams: streams, adapters: assigned, maxTokens: decodeTokens / 2)
+            let (peak, current) = (ProcessMemory.peakResidentBytes, ProcessMemory.residentBytes)
+            if count == 0 { baseline = peak }
+            var fields: [String: Any] = [
+                "name": "memory", "adapters": count, "adapter_rank": adapterRank, "streams": 32,
+                "adapter_bytes": adapters.reduce(0) { $0 + $1.byteCount },
+                "peak_rss_bytes": peak ?? NSNull(), "rss_bytes": current ?? NSNull(),
+            ]
+            if let peak, let baseline { fields["peak_rss_over_base_bytes"] = peak - baseline }
+            report(fields)
+        }
     }
 
     private func report(_ fields: [String: Any]) {
