@@ -157,6 +157,11 @@ extension ServerTests {
             }
             #expect(results.count == 16)
             #expect(results.allSatisfy { $0.0 == 200 && $0.1 && $0.2 != nil })
+            // (statistics are published after the step that yielded the last tokens)
+            let deadline = ContinuousClock.now + .seconds(5)
+            while server.engine.statistics.running > 0, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(5))
+            }
             #expect(server.engine.statistics.running == 0)
             #expect(try await server.metric("graft_adapters_loaded") == 4)
         }
