@@ -92,19 +92,16 @@ import Kernels
         }
     }
 
-    @Test func dotProductAndAxpyHandleTails() {
+    @Test func axpyHandlesTails() {
         // Given lengths that are not multiples of the SIMD width
         var rng = TestRandom(seed: 4)
         for n in [1, 7, 8, 15, 16, 17, 40] {
-            let a = rng.floats(n), b = rng.floats(n)
+            let a = rng.floats(n)
             var y = rng.floats(n)
             let y0 = y
             // When computed
-            let dot = dotProduct(a, b, n)
             axpy(&y, 0.5, a, n)
-            // Then they match the scalar definitions
-            let expected = zip(a, b).map { Double($0) * Double($1) }.reduce(0, +)
-            #expect(abs(Double(dot) - expected) < 1e-5)
+            // Then it matches the scalar definition
             for i in 0..<n { #expect(abs(y[i] - (y0[i] + 0.5 * a[i])) < 1e-6) }
         }
     }

@@ -69,7 +69,6 @@ public enum MatMul {
     static func gemmForward(out: UnsafeMutablePointer<Float>, outStride: Int,
                             x: UnsafePointer<Float>, xStride: Int, T: Int,
                             weight w: WeightMatrix, scratch: UnsafeMutablePointer<Float>) {
-        _ = Parallel.pool  // keeps OpenBLAS single-threaded from the first call on
         Parallel.forEachChunk(w.rows, minChunk: 32) { rows, participant in
             let tile = scratch + participant * gemmTileRows * w.cols
             var start = rows.lowerBound

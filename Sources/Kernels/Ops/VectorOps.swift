@@ -1,22 +1,4 @@
-// Small dense vector primitives shared by the attention and sampling code.
-
-// Σ a[i]·b[i] over n elements.
-@inlinable
-public func dotProduct(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
-    var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
-    var i = 0
-    while i + 16 <= n {
-        let pa = UnsafeRawPointer(a + i), pb = UnsafeRawPointer(b + i)
-        acc0 = acc0.addingProduct(pa.loadUnaligned(as: SIMD8<Float>.self),
-                                  pb.loadUnaligned(as: SIMD8<Float>.self))
-        acc1 = acc1.addingProduct(pa.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self),
-                                  pb.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self))
-        i += 16
-    }
-    var sum = (acc0 + acc1).sum()
-    while i < n { sum += a[i] * b[i]; i += 1 }
-    return sum
-}
+// Small dense vector primitives.
 
 // y[i] += alpha·x[i] over n elements.
 @inlinable
