@@ -124,13 +124,13 @@ class LlamaCpp:
         prompts = [self.prompt_ids(24 + s % 8, s + 2) if streams > 1 else self.prompt_ids(32, 1)
                    for s in range(streams)]
         rows = [(t, p, s, p == len(ids) - 1) for s, ids in enumerate(prompts) for p, t in enumerate(ids)]
+        next_tokens = [0] * streams
         for start in range(0, len(rows), self.n_batch):
-            self.decode(rows[start:start + self.n_batch])
-        # The logits rows of the last prompt batch: one per sequence, in sequence order
-        # (all prompts fit one batch here).
-        assert len(rows) <= self.n_batch
-        last_rows = [i for i, r in enumerate(rows) if r[3]]
-        next_tokens = [int(np.argmax(self.logits(i))) for i in last_rows]
+            chunk = rows[start:start + self.n_batch]
+            self.decode(chunk)
+            for i, (_, _, s, wants_logits) in enumerate(chunk):
+                if wants_logits:
+                    next_tokens[s] = int(np.argmax(self.logits(i)))
         positions = [len(ids) for ids in prompts]
         start = time.perf_counter()
         for _ in range(max_tokens - 1):
@@ -254,10 +254,10 @@ def main():
         if not args.skip_batched:
             pairs += [("decode_batch_8", "decode_batch_8"), ("decode_batch_32", "decode_batch_32"),
                       ("decode_batch_32_distinct_adapters", "decode_batch_32")]
-        print(f"{'measurement (tokens/s, median of ' + str(args.rounds) + ')':<46}{'graft':>10}{'llama.cpp':>11}{'ratio':>8}")
+        print(f"{'measurement (tokens/s, median of ' + str(args.rounds) + ')':<56}{'graft':>10}{'llama.cpp':>11}{'ratio':>8}")
         for graft_name, llama_name in pairs:
             label = graft_name if graft_name == llama_name else f"{graft_name} vs {llama_name}"
-            print(f"{label:<46}{g[graft_name]:>10.1f}{m[llama_name]:>11.1f}{g[graft_name] / m[llama_name]:>8.2f}")
+            print(f"{label:<56}{g[graft_name]:>10.1f}{m[llama_name]:>11.1f}{g[graft_name] / m[llama_name]:>8.2f}")
         for graft_name, llama_name in pairs:
             print(json.dumps({"name": graft_name, "graft_tokens_per_second": round(g[graft_name], 2),
                               "llamacpp_name": llama_name, "llamacpp_tokens_per_second": round(m[llama_name], 2),
