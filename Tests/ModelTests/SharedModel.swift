@@ -23,25 +23,9 @@ final class SharedModel: Sendable {
     /// Logits of every position of `tokens`, run as one sequence from position 0, in
     /// chunks of `chunk` rows. (positions × vocab)
     func logits(tokens: [Int], chunk: Int = 512, adapter: LoRAAdapter? = nil) -> [[Float]] {
-        let c = model.config
-        let cache = KVCache(config: c, nBlocks: (tokens.count + 15) / 16)
-        let table = BlockTable(capacity: cache.nBlocks)
-        #expect(table.reserve(positions: tokens.count, in: cache))
-        let state = RunState(config: c, maxRows: chunk, maxLogitRows: chunk, maxContext: tokens.count)
-        let batch = ForwardBatch(maxRows: chunk, maxSequences: 1)
         var result: [[Float]] = []
-        var start = 0
-        while start < tokens.count {
-            let end = min(start + chunk, tokens.count)
-            batch.reset()
-            batch.add(tokens: tokens[start..<end].map { Int32($0) }, startPosition: start,
-                      blockTable: table.entries, logits: .all, adapter: adapter)
-            model.forward(batch: batch, cache: cache, state: state)
-            for i in 0..<(end - start) {
-                result.append(Array(UnsafeBufferPointer(start: state.logits + i * c.vocabSize, count: c.vocabSize)))
-            }
-            start = end
-        }
+        SequenceScorer(model: model, maxTokens: tokens.count, rowsPerPass: chunk)
+            .forEachPosition(tokens: tokens, adapter: adapter) { _, row in result.append(Array(row)) }
         return result
     }
 }
