@@ -10,8 +10,12 @@ public final class LlamaModel: @unchecked Sendable {
     public let weights: LlamaWeights
     public let file: GGUFFile
     let rope: RopeTable
+    /// How decode rows (and logits rows) hold activations in the quantized weight
+    /// products; prompt chunks always take the exact f32 sgemm path.
+    public let decodeActivations: MatMul.ActivationPrecision
 
-    public init(gguf: GGUFFile) throws {
+    public init(gguf: GGUFFile, decodeActivations: MatMul.ActivationPrecision = .f32) throws {
+        self.decodeActivations = decodeActivations
         config = try LlamaConfig(gguf: gguf)
         weights = try LlamaWeights(gguf: gguf, config: config)
         file = gguf
@@ -25,8 +29,8 @@ public final class LlamaModel: @unchecked Sendable {
                               nHeads: c.nHeads, nKVHeads: c.nKVHeads, headDim: c.headDim)
     }
 
-    public convenience init(path: String) throws {
-        try self.init(gguf: try GGUFFile(path: path))
+    public convenience init(path: String, decodeActivations: MatMul.ActivationPrecision = .f32) throws {
+        try self.init(gguf: try GGUFFile(path: path), decodeActivations: decodeActivations)
     }
 
     public func forward(batch: ForwardBatch, cache: KVCache, state s: RunState) {
@@ -91,7 +95,7 @@ public final class LlamaModel: @unchecked Sendable {
         // Logits rows are one per sequence in serving (rowwise: batch invariant); only
         // whole-prompt scoring asks for more.
         MatMul.forward(out: s.logits, outStride: weights.output.rows, x: s.xb, xStride: c.dim, T: L,
-                       weight: weights.output, scratch: s.matmulScratch, path: L <= 64 ? .rowwise : .gemm)
+                       weight: weights.output, scratch: s.matmulScratch, path: L <= 64 ? .rowwise(decodeActivations) : .gemm)
     }
 
     private func rmsNormRows(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>,
@@ -116,10 +120,10 @@ public final class LlamaModel: @unchecked Sendable {
                          _ w: WeightMatrix, _ s: RunState, _ batch: ForwardBatch, _ layer: Int, _ target: LoRATarget) {
         var i = 0
         while i < batch.sequenceCount {
-            let path = Self.path(of: batch.spans[i])
+            let path = path(of: batch.spans[i])
             let first = batch.spans[i].firstRow
             var end = i
-            while end < batch.sequenceCount, Self.path(of: batch.spans[end]) == path { end += 1 }
+            while end < batch.sequenceCount, self.path(of: batch.spans[end]) == path { end += 1 }
             let rows = batch.spans[end - 1].firstRow + batch.spans[end - 1].rowCount - first
             MatMul.forward(out: out + first * w.rows, outStride: w.rows, x: inp + first * w.cols, xStride: w.cols,
                            T: rows, weight: w, scratch: s.matmulScratch, path: path)
@@ -128,12 +132,14 @@ public final class LlamaModel: @unchecked Sendable {
         }
     }
 
-    private static func path(of span: SequenceSpan) -> MatMul.Path { span.rowCount == 1 ? .rowwise : .gemm }
+    private func path(of span: SequenceSpan) -> MatMul.Path {
+        span.rowCount == 1 ? .rowwise(decodeActivations) : .gemm
+    }
 
     private func applyAdapters(out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ w: WeightMatrix,
                                _ s: RunState, _ batch: ForwardBatch, spans: Range<Int>, _ layer: Int,
                                _ target: LoRATarget, _ path: MatMul.Path) {
-        if path == .rowwise {
+        if path != .gemm {
             // Decode rows: every row with an adapter on this projection, whatever its
             // adapter, in one parallel job.
             var count = 0

@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import Kernels
 
+extension MatMul.ActivationPrecision: ExpressibleByArgument {}
+
 /// Options every model-loading command shares.
 struct ModelOptions: ParsableArguments {
     static let defaultModelPath = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -11,6 +13,11 @@ struct ModelOptions: ParsableArguments {
 
     @Option(help: "Worker threads for the kernels (default: all cores).")
     var threads: Int?
+
+    @Option(help: ArgumentHelp(
+        "Activations in decode rows' quantized products: f32 (exact) or int16 (per group of 32 with an f32 scale; faster).",
+        valueName: "f32|int16"))
+    var activations: MatMul.ActivationPrecision = .f32
 
     var modelPath: String {
         model ?? ProcessInfo.processInfo.environment["GRAFT_MODEL"] ?? Self.defaultModelPath

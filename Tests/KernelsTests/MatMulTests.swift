@@ -37,8 +37,8 @@ import Kernels
         #expect(maxAbsDifference(out, expected) < 1e-4)
     }
 
-    @Test(arguments: types)
-    func rowwisePathIsBatchInvariant(type: GGMLType) {
+    @Test(arguments: types, MatMul.ActivationPrecision.allCases)
+    func rowwisePathIsBatchInvariant(type: GGMLType, precision: MatMul.ActivationPrecision) {
         // Given 15 activation rows (kernels for eight, four and single rows all run)
         var rng = TestRandom(seed: 99 + UInt64(type.rawValue))
         let rows = 70, cols = 96, T = 15
@@ -51,18 +51,55 @@ import Kernels
             let w = WeightMatrix(type: type, data: wb.baseAddress!, rows: rows, cols: cols)
             // When all rows run in one call, and each row in a call of its own
             MatMul.forward(out: &together, outStride: rows, x: x, xStride: cols, T: T, weight: w,
-                           scratch: &scratch, path: .rowwise)
+                           scratch: &scratch, path: .rowwise(precision))
             for t in 0..<T {
                 alone.withUnsafeMutableBufferPointer { o in
                     x.withUnsafeBufferPointer { xp in
                         MatMul.forward(out: o.baseAddress! + t * rows, outStride: rows, x: xp.baseAddress! + t * cols,
-                                       xStride: cols, T: 1, weight: w, scratch: &scratch, path: .rowwise)
+                                       xStride: cols, T: 1, weight: w, scratch: &scratch, path: .rowwise(precision))
                     }
                 }
             }
         }
         // Then the results are bit-identical
         #expect(together == alone)
+    }
+
+    @Test(arguments: [GGMLType.q4_0, .q4_1, .q8_0], [1, 3, 4, 8, 13])
+    func int16ActivationsStayWithinTheirRoundingBound(type: GGMLType, T: Int) {
+        // Given a random quantized matrix and activation rows of mixed magnitudes
+        var rng = TestRandom(seed: 500 + UInt64(type.rawValue) * 10 + UInt64(T))
+        let rows = 70, cols = 160
+        let bytes = encodeMatrix(rng.floats(rows * cols), rows: rows, cols: cols, type: type)
+        let reference = decodeMatrixReference(bytes, rows: rows, cols: cols, type: type)
+        let x = rng.floats(T * cols).enumerated().map { i, v in v * (i % 7 == 0 ? 40 : 1) }
+        // When multiplied with activations rounded to int16 per group of 32
+        var out = [Float](repeating: .nan, count: T * rows)
+        var scratch = [Float](repeating: 0, count: MatMul.scratchCount(cols: cols))
+        bytes.withUnsafeBytes { wb in
+            let w = WeightMatrix(type: type, data: wb.baseAddress!, rows: rows, cols: cols)
+            MatMul.forward(out: &out, outStride: rows, x: x, xStride: cols, T: T, weight: w,
+                           scratch: &scratch, path: .rowwise(.int16))
+        }
+        // Then each output is within the rounding bound of the exact product: every
+        // activation moves by at most half a step (its group's max / 32767 / 2), so an
+        // output moves by at most Σ|w|·step/2; plus f32 summation noise.
+        let expected = matmulReference(x: x, w: reference, T: T, rows: rows, cols: cols)
+        for t in 0..<T {
+            for r in 0..<rows {
+                var bound = 0.0, magnitude = 0.0
+                for g in 0..<(cols / 32) {
+                    let xs = (0..<32).map { Double(x[t * cols + g * 32 + $0]) }
+                    let step = xs.map(abs).max()! / 32767
+                    for c in 0..<32 {
+                        bound += abs(Double(reference[r * cols + g * 32 + c])) * step / 2
+                        magnitude += abs(Double(reference[r * cols + g * 32 + c]) * xs[c])
+                    }
+                }
+                let difference = abs(Double(out[t * rows + r]) - Double(expected[t * rows + r]))
+                #expect(difference <= bound * 1.001 + magnitude * 1e-6, "row \(t), output \(r)")
+            }
+        }
     }
 
     @Test(arguments: types)

@@ -1,13 +1,16 @@
 import Engine
+import Kernels
 import Testing
 import Tokenization
 
 /// Greedy chat generation through the batched engine against exact fp32 math: the
-/// same prompt ids, the same output ids, the same text.
+/// same prompt ids, the same output ids, the same text, with decode activations in f32
+/// and in int16.
 @Suite struct GreedyGenerationTests {
-    @Test func greedyChatMatchesFp32References() async throws {
+    @Test(arguments: MatMul.ActivationPrecision.allCases)
+    func greedyChatMatchesFp32References(activations: MatMul.ActivationPrecision) async throws {
         let shared = try SharedModel.get()
-        let engine = BatchEngine(model: shared.model, tokenizer: shared.tokenizer,
+        let engine = BatchEngine(model: shared.model(activations), tokenizer: shared.tokenizer,
                                  configuration: EngineConfiguration(maxRunningSequences: 8, maxContext: 256))
         defer { engine.shutdown() }
         for reference in try Fixtures.jsonLines("greedy_fp32.jsonl") {

@@ -56,4 +56,9 @@ static inline __attribute__((always_inline)) graft_f32x8 graft_load_f16x8(const 
     return __builtin_convertvector(v, graft_f32x8);
 }
 
+// Asks for the cache line at p ahead of use (never faults). Swift has no spelling.
+static inline __attribute__((always_inline)) void graft_prefetch(const void *p) {
+    __builtin_prefetch(p, 0, 3);
+}
+
 #endif

@@ -3,7 +3,8 @@ import COpenBLAS
 // out = x · Wᵀ. x: (T, cols) with row stride xStride; W: (rows, cols) in any GGML type;
 // out: (T, rows) with row stride outStride.
 //
-// Two paths, both exact f32 math on the dequantized weights:
+// Two paths, both exact f32 math on the dequantized weights (the rowwise one also has
+// an int16-activation variant, RowwiseInt16.swift):
 // - rowwise (decode, RowwiseKernels.swift): each weight group is decoded once into
 //   registers and dotted with up to eight activation rows, streaming the weights from
 //   memory once per eight rows. Every output element is summed in the same order
@@ -12,11 +13,23 @@ import COpenBLAS
 // - gemm (prefill): a tile of weight rows is dequantized into `scratch` and multiplied
 //   with OpenBLAS sgemm, which is compute-bound and far faster for many rows.
 public enum MatMul {
-    public enum Path: Sendable {
-        case rowwise, gemm
+    public enum Path: Sendable, Equatable {
+        /// Weight groups decoded in registers; activations as f32, or quantized to
+        /// int16 per group of 32 (RowwiseInt16.swift) for quantized weights.
+        case rowwise(ActivationPrecision)
+        case gemm
 
-        /// The faster path for T rows, for callers that need no batch invariance.
-        public static func fastest(rows T: Int) -> Path { T >= 16 ? .gemm : .rowwise }
+        /// The faster exact path for T rows, for callers that need no batch invariance.
+        public static func fastest(rows T: Int) -> Path { T >= 16 ? .gemm : .rowwise(.f32) }
+    }
+
+    /// How decode rows hold activations in quantized-weight products.
+    public enum ActivationPrecision: String, Sendable, CaseIterable {
+        /// Exact f32 math on the dequantized weights.
+        case f32
+        /// int16 per group of 32 with an f32 scale (relative rounding at most 1/65534 of
+        /// the group's largest value), integer products: faster, very nearly exact.
+        case int16
     }
 
     /// Weight rows dequantized per sgemm tile, per thread.
@@ -31,9 +44,15 @@ public enum MatMul {
                                weight w: WeightMatrix, scratch: UnsafeMutablePointer<Float>,
                                path: Path? = nil) {
         guard T > 0 else { return }
-        if (path ?? .fastest(rows: T)) == .gemm {
+        switch path ?? .fastest(rows: T) {
+        case .gemm:
             gemmForward(out: out, outStride: outStride, x: x, xStride: xStride, T: T, weight: w, scratch: scratch)
             return
+        case .rowwise(.int16) where hasInt16Kernel(w.type):
+            rowwiseInt16Forward(out: out, outStride: outStride, x: x, xStride: xStride, T: T, weight: w, scratch: scratch)
+            return
+        case .rowwise:
+            break
         }
         switch w.type {
         case .q4_1: rowwiseForward(Q4_1Decoder.self, out: out, outStride: outStride, x: x, xStride: xStride, T: T,

@@ -12,6 +12,8 @@
 // work, and it leaves one multiply-add per group on the accumulator's dependency chain:
 // the four products inside a group start fresh, so the groups overlap in the pipeline.
 
+import CSIMD
+
 extension MatMul {
     @inlinable
     static func rowwiseForward<D: BlockDecoder>(_: D.Type, out: UnsafeMutablePointer<Float>, outStride: Int,
@@ -76,6 +78,14 @@ extension MatMul {
             var a = SIMD8<Float>(), b = SIMD8<Float>(), c = SIMD8<Float>(), d = SIMD8<Float>()
             var offsets = SIMD4<Float>()  // lane i: weight row r + i
             for g in 0..<groups {
+                // The next four rows, a line per row every four groups: the hardware
+                // prefetcher alone ramps up too slowly on these short jobs.
+                if g & 3 == 0 {
+                    graft_prefetch(p + 4 &* stride)
+                    graft_prefetch(p + 5 &* stride)
+                    graft_prefetch(p + 6 &* stride)
+                    graft_prefetch(p + 7 &* stride)
+                }
                 let o = g &* 32
                 let qa = D.quants(p), qb = D.quants(p + stride)
                 let qc = D.quants(p + 2 &* stride), qd = D.quants(p + 3 &* stride)
