@@ -19,7 +19,8 @@ Graft (`graft accuracy`); --accuracy-decode adds one token per call / `graft acc
 Needs .venv-llamacpp (scripts/llamacpp-venv.sh builds it, ~8 minutes) and a release
 build of graft (swift build -c release --product graft). Never in CI.
 
-    .venv-llamacpp/bin/python scripts/bench_vs_llamacpp.py [--rounds 3] [--accuracy [--accuracy-decode]]
+    .venv-llamacpp/bin/python scripts/bench_vs_llamacpp.py [--rounds 3] [--activations f32 int16]
+        [--accuracy [--accuracy-decode]]
 """
 
 import argparse
@@ -169,8 +170,8 @@ def llamacpp_round(llama, args):
     return result
 
 
-def graft_round(args):
-    command = [args.graft, "bench", "--model", args.model, "--threads", str(args.threads),
+def graft_round(args, activations):
+    command = [args.graft, "bench", "--model", args.model, "--threads", str(args.threads), "--activations", activations,
                "--runs", str(args.runs), "--prefill-tokens", str(args.prefill_tokens),
                "--decode-tokens", str(args.decode_tokens)]
     if args.skip_batched:
@@ -200,12 +201,13 @@ def llamacpp_accuracy(llama, reference, near_tie, rows_per_call):
             "near_tie_disagreements": near, "other_disagreements": positions - agreements - near}
 
 
-def graft_accuracy(args, decode):
-    command = [args.graft, "accuracy", "--model", args.model, "--threads", str(args.threads),
+def graft_accuracy(args, decode, activations):
+    command = [args.graft, "accuracy", "--model", args.model, "--threads", str(args.threads), "--activations", activations,
                "--reference", args.reference, "--near-tie", str(args.near_tie)] + (["--decode"] if decode else [])
     record = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
-    keep = ("name", "system", "path", "positions", "agreements", "agreement", "disagreements",
+    keep = ("name", "system", "activations", "path", "positions", "agreements", "agreement", "disagreements",
             "near_tie_margin", "near_tie_disagreements", "other_disagreements")
+    record["activations"] = activations
     return {k: record[k] for k in keep}
 
 
@@ -225,6 +227,8 @@ def main():
                         help="accuracy also with one token per forward pass (slow: one call per position)")
     parser.add_argument("--reference", default=os.path.join(ROOT, "bench", "accuracy", "reference_fp32.json"))
     parser.add_argument("--near-tie", type=float, default=0.01)
+    parser.add_argument("--activations", nargs="+", choices=("f32", "int16"), default=["f32"],
+                        help="graft's decode activation precisions to run (each is a row of the table)")
     args = parser.parse_args()
     for path in (args.model, args.graft):
         if not os.path.exists(path):
@@ -236,39 +240,53 @@ def main():
     print(f"llama-cpp-python {L.__version__}, {args.threads} threads; graft {args.graft}", file=sys.stderr)
 
     if not args.accuracy_only:
-        graft_runs, llama_runs = [], []
+        graft_runs = {a: [] for a in args.activations}
+        llama_runs = []
+        systems = [f"graft --activations {a}" for a in args.activations] + ["llama.cpp"]
         for r in range(args.rounds):
-            order = ["graft", "llama.cpp"] if r % 2 == 0 else ["llama.cpp", "graft"]
+            order = systems if r % 2 == 0 else systems[::-1]
             for system in order:
                 started = time.time()
-                result = graft_round(args) if system == "graft" else llamacpp_round(llama, args)
-                (graft_runs if system == "graft" else llama_runs).append(result)
+                if system == "llama.cpp":
+                    result = llamacpp_round(llama, args)
+                    llama_runs.append(result)
+                else:
+                    activations = system.split()[-1]
+                    result = graft_round(args, activations)
+                    graft_runs[activations].append(result)
                 print(json.dumps({"round": r + 1, "system": system, "seconds": round(time.time() - started, 1),
                                   **{k: round(v, 1) for k, v in result.items()}}), file=sys.stderr)
 
         def medians(runs):
             return {k: statistics.median(run[k] for run in runs) for k in runs[0]}
 
-        g, m = medians(graft_runs), medians(llama_runs)
+        m = medians(llama_runs)
         pairs = [("prefill", "prefill"), ("decode", "decode")]
         if not args.skip_batched:
             pairs += [("decode_batch_8", "decode_batch_8"), ("decode_batch_32", "decode_batch_32"),
                       ("decode_batch_32_distinct_adapters", "decode_batch_32")]
-        print(f"{'measurement (tokens/s, median of ' + str(args.rounds) + ')':<56}{'graft':>10}{'llama.cpp':>11}{'ratio':>8}")
-        for graft_name, llama_name in pairs:
-            label = graft_name if graft_name == llama_name else f"{graft_name} vs {llama_name}"
-            print(f"{label:<56}{g[graft_name]:>10.1f}{m[llama_name]:>11.1f}{g[graft_name] / m[llama_name]:>8.2f}")
-        for graft_name, llama_name in pairs:
-            print(json.dumps({"name": graft_name, "graft_tokens_per_second": round(g[graft_name], 2),
-                              "llamacpp_name": llama_name, "llamacpp_tokens_per_second": round(m[llama_name], 2),
-                              "ratio_graft_over_llamacpp": round(g[graft_name] / m[llama_name], 3),
-                              "rounds": args.rounds, "threads": args.threads}))
+        print(f"{'measurement (tokens/s, median of ' + str(args.rounds) + ')':<62}{'graft':>10}{'llama.cpp':>11}{'ratio':>8}")
+        for activations in args.activations:
+            g = medians(graft_runs[activations])
+            for graft_name, llama_name in pairs:
+                label = graft_name if graft_name == llama_name else f"{graft_name} vs {llama_name}"
+                label += f" [{activations}]"
+                print(f"{label:<62}{g[graft_name]:>10.1f}{m[llama_name]:>11.1f}{g[graft_name] / m[llama_name]:>8.2f}")
+        for activations in args.activations:
+            g = medians(graft_runs[activations])
+            for graft_name, llama_name in pairs:
+                print(json.dumps({"name": graft_name, "activations": activations,
+                                  "graft_tokens_per_second": round(g[graft_name], 2),
+                                  "llamacpp_name": llama_name, "llamacpp_tokens_per_second": round(m[llama_name], 2),
+                                  "ratio_graft_over_llamacpp": round(g[graft_name] / m[llama_name], 3),
+                                  "rounds": args.rounds, "threads": args.threads}))
 
     if args.accuracy or args.accuracy_only:
         reference = json.load(open(args.reference))
         for decode in ((False, True) if args.accuracy_decode else (False,)):
             print(json.dumps(llamacpp_accuracy(llama, reference, args.near_tie, 1 if decode else None)))
-            print(json.dumps(graft_accuracy(args, decode)))
+            for activations in args.activations:
+                print(json.dumps(graft_accuracy(args, decode, activations)))
 
 
 if __name__ == "__main__":

@@ -38,12 +38,12 @@ void graft_quantize_rows_i16(const float *x, long xStride, long T, long cols,
             __m256i hi = _mm256_permute4x64_epi64(_mm256_packs_epi32(i2, i3), 0xD8);
             _mm256_storeu_si256((__m256i *)(q + t * cols + g * 32), lo);
             _mm256_storeu_si256((__m256i *)(q + t * cols + g * 32 + 16), hi);
-            scales[t * groups + g] = scale;
+            scales[g * T + t] = scale;
             __m256 s = _mm256_add_ps(_mm256_add_ps(v0, v1), _mm256_add_ps(v2, v3));
             __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
             s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
             s4 = _mm_add_ss(s4, _mm_shuffle_ps(s4, s4, 1));
-            sums[t * groups + g] = _mm_cvtss_f32(s4);
+            sums[g * T + t] = _mm_cvtss_f32(s4);
         }
     }
 }
@@ -91,43 +91,52 @@ ALWAYS_INLINE __m256i group_dot(group_t g, const int16_t *xq) {
                             _mm256_madd_epi16(g.hi, _mm256_loadu_si256((const __m256i *)(xq + 16))));
 }
 
-ALWAYS_INLINE __m256 accumulate(__m256 acc, __m256i dot, float d, float scale) {
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(d * scale), acc);
+// n (4 or 8) consecutive floats; the upper lanes are zero when n is 4.
+ALWAYS_INLINE __m256 load_rows(const float *p, const int n) {
+    return n == 8 ? _mm256_loadu_ps(p) : _mm256_zextps128_ps256(_mm_loadu_ps(p));
 }
 
-// TB activation rows against one weight row at a time: each group is decoded once.
+// TB (4 or 8) activation rows against one weight row at a time: each group is decoded
+// once. Scales and offsets are handled as vectors over the activation rows (lane t),
+// which keeps every accumulator in a register.
 ALWAYS_INLINE void dot_activation_block(int type, const uint8_t *weights, long rowBytes, long rowLo, long rowHi,
                                         long cols, const int16_t *q, const float *scales, const float *sums,
-                                        float *out, long outStride, const int TB) {
+                                        long sStride, float *out, long outStride, const int TB) {
     const long groups = cols / 32, gb = group_bytes(type);
     const int offset = type != GRAFT_I16_Q8_0;
     for (long r = rowLo; r < rowHi; r++) {
         const uint8_t *p = weights + r * rowBytes;
         __m256 acc[8];
-        float off[8];
-        for (int t = 0; t < TB; t++) { acc[t] = _mm256_setzero_ps(); off[t] = 0; }
+        for (int t = 0; t < TB; t++) acc[t] = _mm256_setzero_ps();
+        __m256 off = _mm256_setzero_ps();
         for (long g = 0; g < groups; g++, p += gb) {
             group_t w = load_group(type, p);
+            const __m256 ds = _mm256_mul_ps(_mm256_set1_ps(w.d), load_rows(scales + g * sStride, TB));
+            if (offset) off = _mm256_fmadd_ps(_mm256_set1_ps(w.m), load_rows(sums + g * sStride, TB), off);
             for (int t = 0; t < TB; t++) {
-                acc[t] = accumulate(acc[t], group_dot(w, q + t * cols + g * 32), w.d, scales[t * groups + g]);
-                if (offset) off[t] = fmaf(w.m, sums[t * groups + g], off[t]);
+                __m256 scale = _mm256_permutevar8x32_ps(ds, _mm256_set1_epi32(t));
+                acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(group_dot(w, q + t * cols + g * 32)), scale, acc[t]);
             }
         }
-        for (int t = 0; t < TB; t++) out[t * outStride + r] = hsum8(acc[t]) + off[t];
+        float offsets[8];
+        _mm256_storeu_ps(offsets, off);
+        for (int t = 0; t < TB; t++) out[t * outStride + r] = hsum8(acc[t]) + offsets[t];
     }
 }
 
 // One activation row against four weight rows at a time: four independent chains
-// keep the pipeline full where one row alone would wait on its accumulator.
+// keep the pipeline full where one row alone would wait on its accumulator. Offsets
+// are a vector over the four weight rows (lane k).
 ALWAYS_INLINE void dot_single_row(int type, const uint8_t *weights, long rowBytes, long rowLo, long rowHi,
-                                  long cols, const int16_t *q, const float *scales, const float *sums, float *out) {
+                                  long cols, const int16_t *q, const float *scales, const float *sums,
+                                  long sStride, float *out) {
     const long groups = cols / 32, gb = group_bytes(type);
     const int offset = type != GRAFT_I16_Q8_0;
     long r = rowLo;
     for (; r + 4 <= rowHi; r += 4) {
         const uint8_t *p = weights + r * rowBytes;
         __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-        float off[4] = {0, 0, 0, 0};
+        __m128 off = _mm_setzero_ps();
         for (long g = 0; g < groups; g++, p += gb) {
             // The next four rows, a line per row every four groups: the hardware
             // prefetcher alone ramps up too slowly on these short jobs (measured:
@@ -135,34 +144,49 @@ ALWAYS_INLINE void dot_single_row(int type, const uint8_t *weights, long rowByte
             if ((g & 3) == 0) {
                 for (int k = 4; k < 8; k++) _mm_prefetch((const char *)(p + k * rowBytes), _MM_HINT_T0);
             }
-            const float scale = scales[g], sum = sums[g];
+            const float scale = scales[g * sStride];
+            float m[4];
             for (int k = 0; k < 4; k++) {
                 group_t w = load_group(type, p + k * rowBytes);
-                acc[k] = accumulate(acc[k], group_dot(w, q + g * 32), w.d, scale);
-                if (offset) off[k] = fmaf(w.m, sum, off[k]);
+                acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(group_dot(w, q + g * 32)), _mm256_set1_ps(w.d * scale), acc[k]);
+                m[k] = w.m;
             }
+            if (offset) off = _mm_fmadd_ps(_mm_loadu_ps(m), _mm_set1_ps(sums[g * sStride]), off);
         }
-        for (int k = 0; k < 4; k++) out[r + k] = hsum8(acc[k]) + off[k];
+        float offsets[4];
+        _mm_storeu_ps(offsets, off);
+        for (int k = 0; k < 4; k++) out[r + k] = hsum8(acc[k]) + offsets[k];
     }
-    dot_activation_block(type, weights, rowBytes, r, rowHi, cols, q, scales, sums, out, 0, 1);
+    // Leftover rows, one at a time, in the same order.
+    for (; r < rowHi; r++) {
+        const uint8_t *p = weights + r * rowBytes;
+        __m256 acc = _mm256_setzero_ps();
+        float off = 0;
+        for (long g = 0; g < groups; g++, p += gb) {
+            group_t w = load_group(type, p);
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(group_dot(w, q + g * 32)),
+                                  _mm256_set1_ps(w.d * scales[g * sStride]), acc);
+            if (offset) off = fmaf(w.m, sums[g * sStride], off);
+        }
+        out[r] = hsum8(acc) + off;
+    }
 }
 
 ALWAYS_INLINE void dot_rows(int type, const uint8_t *weights, long rowBytes, long rowLo, long rowHi,
                             long cols, const int16_t *q, const float *scales, const float *sums, long T,
                             float *out, long outStride) {
-    const long groups = cols / 32;
     long t = 0;
     for (; t + 8 <= T; t += 8)
-        dot_activation_block(type, weights, rowBytes, rowLo, rowHi, cols, q + t * cols, scales + t * groups,
-                             sums + t * groups, out + t * outStride, outStride, 8);
+        dot_activation_block(type, weights, rowBytes, rowLo, rowHi, cols, q + t * cols, scales + t, sums + t, T,
+                             out + t * outStride, outStride, 8);
     if (t + 4 <= T) {
-        dot_activation_block(type, weights, rowBytes, rowLo, rowHi, cols, q + t * cols, scales + t * groups,
-                             sums + t * groups, out + t * outStride, outStride, 4);
+        dot_activation_block(type, weights, rowBytes, rowLo, rowHi, cols, q + t * cols, scales + t, sums + t, T,
+                             out + t * outStride, outStride, 4);
         t += 4;
     }
     for (; t < T; t++)
-        dot_single_row(type, weights, rowBytes, rowLo, rowHi, cols, q + t * cols, scales + t * groups,
-                       sums + t * groups, out + t * outStride);
+        dot_single_row(type, weights, rowBytes, rowLo, rowHi, cols, q + t * cols, scales + t, sums + t, T,
+                       out + t * outStride);
 }
 
 void graft_dot_rows_i16(int type, const uint8_t *weights, long rowBytes, long rowLo, long rowHi,

@@ -21,8 +21,9 @@
 enum graft_i16_weight { GRAFT_I16_Q4_0 = 2, GRAFT_I16_Q4_1 = 3, GRAFT_I16_Q8_0 = 8 };
 
 /// Quantizes T rows of `cols` floats (cols a multiple of 32; row stride xStride) to
-/// int16 with one scale per group of 32: q is T×cols, scales and sums are T×(cols/32),
-/// sums holding each group's f32 sum for the weight offsets.
+/// int16 with one scale per group of 32: q is T×cols (row-major); scales and sums are
+/// (cols/32)×T, group-major so the rows' values of one group are adjacent, sums
+/// holding each group's f32 sum for the weight offsets.
 void graft_quantize_rows_i16(const float *x, long xStride, long T, long cols,
                              int16_t *q, float *scales, float *sums);
 
