@@ -81,22 +81,33 @@ struct BenchCommand: AsyncParsableCommand {
             ("decode_batch_32_one_adapter", 32, { _ in distinct[0] }),
             ("decode_batch_32_distinct_adapters", 32, { distinct[$0] }),
         ]
-        var rates: [String: Double] = [:]
-        for c in cases {
-            let streams = (0..<c.streams).map { bench.prompt(tokens: 24 + $0 % 8, variant: $0 + 2) }
-            let rate = try await bench.median(runs) {
-                try await bench.run(streams: streams, adapters: (0..<c.streams).map(c.adapters), maxTokens: decodeTokens / 2)
-                    .decodeTokensPerSecond
+        // Rounds go through every case in turn (after one warm-up of each), so drift in
+        // the machine's load falls on all cases alike; each ratio is the median of the
+        // rounds' own ratios.
+        let streams = cases.map { c in (0..<c.streams).map { bench.prompt(tokens: 24 + $0 % 8, variant: $0 + 2) } }
+        var rounds: [[Double]] = []
+        for round in 0...runs {
+            var rates: [Double] = []
+            for (i, c) in cases.enumerated() {
+                rates.append(try await bench.run(streams: streams[i], adapters: (0..<c.streams).map(c.adapters),
+                                                 maxTokens: decodeTokens / 2).decodeTokensPerSecond)
             }
-            rates[c.name] = rate
-            report(["name": c.name, "streams": c.streams, "adapters": c.name.contains("distinct") ? c.streams : c.name.contains("adapter") ? 1 : 0,
-                    "adapter_rank": adapterRank, "tokens_per_stream": decodeTokens / 2, "tokens_per_second": rate, "runs": runs, "threads": threads])
+            if round > 0 { rounds.append(rates) }
         }
-        report(["name": "ratios",
-                "batch_32_over_single": rates["decode_batch_32"]! / rates["decode_batch_1"]!,
-                "batch_8_over_single": rates["decode_batch_8"]! / rates["decode_batch_1"]!,
-                "distinct_adapters_over_no_adapter": rates["decode_batch_32_distinct_adapters"]! / rates["decode_batch_32"]!,
-                "one_adapter_over_no_adapter": rates["decode_batch_32_one_adapter"]! / rates["decode_batch_32"]!])
+        for (i, c) in cases.enumerated() {
+            report(["name": c.name, "streams": c.streams, "adapters": c.name.contains("distinct") ? c.streams : c.name.contains("adapter") ? 1 : 0,
+                    "adapter_rank": adapterRank, "tokens_per_stream": decodeTokens / 2,
+                    "tokens_per_second": EngineBench.median(rounds.map { $0[i] }), "runs": runs, "threads": threads])
+        }
+        func ratio(_ a: String, _ b: String) -> Double {
+            let (i, j) = (cases.firstIndex { $0.name == a }!, cases.firstIndex { $0.name == b }!)
+            return EngineBench.median(rounds.map { $0[i] / $0[j] })
+        }
+        report(["name": "ratios", "runs": runs,
+                "batch_32_over_single": ratio("decode_batch_32", "decode_batch_1"),
+                "batch_8_over_single": ratio("decode_batch_8", "decode_batch_1"),
+                "distinct_adapters_over_no_adapter": ratio("decode_batch_32_distinct_adapters", "decode_batch_32"),
+                "one_adapter_over_no_adapter": ratio("decode_batch_32_one_adapter", "decode_batch_32")])
     }
 
     // Peak RSS only grows, so the steps run in ascending order in this one process: each

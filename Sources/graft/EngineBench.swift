@@ -66,7 +66,12 @@ struct EngineBench {
         _ = try await body()
         var values: [Double] = []
         for _ in 0..<runs { values.append(try await body()) }
-        values.sort()
-        return values.count % 2 == 1 ? values[values.count / 2] : (values[values.count / 2 - 1] + values[values.count / 2]) / 2
+        return Self.median(values)
+    }
+
+    static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        let n = sorted.count
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
     }
 }
