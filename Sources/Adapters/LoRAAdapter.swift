@@ -46,6 +46,14 @@ public struct LoRAWeights: @unchecked Sendable {
     /// The adapter's scale times both factors: the one multiplier the kernels apply,
     /// out += scale · (x · aᵀ) · bTᵀᵀ.
     public let scale: Float
+
+    /// The packed A and Bᵀ, adjacent in the adapter's allocation, as one span.
+    public var packedSpan: PrefetchSpan {
+        precondition(UnsafeRawPointer(bT) == UnsafeRawPointer(a + LoRAPacking.count(rank: rank, cols: inDim)),
+                     "A and Bᵀ are adjacent in the adapter's allocation")
+        return PrefetchSpan(start: a, byteCount: 2 * (LoRAPacking.count(rank: rank, cols: inDim)
+                                                     + LoRAPacking.count(rank: rank, cols: outDim)))
+    }
 }
 
 public final class LoRAAdapter: @unchecked Sendable {

@@ -59,6 +59,18 @@ ALWAYS_INLINE float half(const uint8_t *p) {
     return _cvtsh_ss(*(const uint16_t *)p);
 }
 
+// Lines of the caller's next job handed out two at a time from the inner loops (see
+// Kernels/MatMul/Prefetch.swift): the traffic overlaps the arithmetic.
+typedef struct { const char *next, *end; } prefetch_t;
+
+ALWAYS_INLINE void prefetch_advance(prefetch_t *pf) {
+    if (pf->next < pf->end) {
+        _mm_prefetch(pf->next, _MM_HINT_T0);
+        _mm_prefetch(pf->next + 64, _MM_HINT_T0);
+        pf->next += 128;
+    }
+}
+
 // One weight group: its 32 values as int16 in two registers (elements 0..<16 and
 // 16..<32), its scale d and offset m (value = d·w + m).
 typedef struct { __m256i lo, hi; float d, m; } group_t;
@@ -101,7 +113,7 @@ ALWAYS_INLINE __m256 load_rows(const float *p, const int n) {
 // which keeps every accumulator in a register.
 ALWAYS_INLINE void dot_activation_block(int type, const uint8_t *weights, long rowBytes, long rowLo, long rowHi,
                                         long cols, const int16_t *q, const float *scales, const float *sums,
-                                        long sStride, float *out, long outStride, const int TB) {
+                                        long sStride, float *out, long outStride, prefetch_t *pf, const int TB) {
     const long groups = cols / 32, gb = group_bytes(type);
     const int offset = type != GRAFT_I16_Q8_0;
     for (long r = rowLo; r < rowHi; r++) {
@@ -110,6 +122,7 @@ ALWAYS_INLINE void dot_activation_block(int type, const uint8_t *weights, long r
         for (int t = 0; t < TB; t++) acc[t] = _mm256_setzero_ps();
         __m256 off = _mm256_setzero_ps();
         for (long g = 0; g < groups; g++, p += gb) {
+            prefetch_advance(pf);
             group_t w = load_group(type, p);
             const __m256 ds = _mm256_mul_ps(_mm256_set1_ps(w.d), load_rows(scales + g * sStride, TB));
             if (offset) off = _mm256_fmadd_ps(_mm256_set1_ps(w.m), load_rows(sums + g * sStride, TB), off);
@@ -129,7 +142,7 @@ ALWAYS_INLINE void dot_activation_block(int type, const uint8_t *weights, long r
 // are a vector over the four weight rows (lane k).
 ALWAYS_INLINE void dot_single_row(int type, const uint8_t *weights, long rowBytes, long rowLo, long rowHi,
                                   long cols, const int16_t *q, const float *scales, const float *sums,
-                                  long sStride, float *out) {
+                                  long sStride, float *out, prefetch_t *pf) {
     const long groups = cols / 32, gb = group_bytes(type);
     const int offset = type != GRAFT_I16_Q8_0;
     long r = rowLo;
@@ -144,6 +157,7 @@ ALWAYS_INLINE void dot_single_row(int type, const uint8_t *weights, long rowByte
             if ((g & 3) == 0) {
                 for (int k = 4; k < 8; k++) _mm_prefetch((const char *)(p + k * rowBytes), _MM_HINT_T0);
             }
+            prefetch_advance(pf);
             const float scale = scales[g * sStride];
             float m[4];
             for (int k = 0; k < 4; k++) {
@@ -174,34 +188,35 @@ ALWAYS_INLINE void dot_single_row(int type, const uint8_t *weights, long rowByte
 
 ALWAYS_INLINE void dot_rows(int type, const uint8_t *weights, long rowBytes, long rowLo, long rowHi,
                             long cols, const int16_t *q, const float *scales, const float *sums, long T,
-                            float *out, long outStride) {
+                            float *out, long outStride, prefetch_t *pf) {
     long t = 0;
     for (; t + 8 <= T; t += 8)
         dot_activation_block(type, weights, rowBytes, rowLo, rowHi, cols, q + t * cols, scales + t, sums + t, T,
-                             out + t * outStride, outStride, 8);
+                             out + t * outStride, outStride, pf, 8);
     if (t + 4 <= T) {
         dot_activation_block(type, weights, rowBytes, rowLo, rowHi, cols, q + t * cols, scales + t, sums + t, T,
-                             out + t * outStride, outStride, 4);
+                             out + t * outStride, outStride, pf, 4);
         t += 4;
     }
     for (; t < T; t++)
         dot_single_row(type, weights, rowBytes, rowLo, rowHi, cols, q + t * cols, scales + t, sums + t, T,
-                       out + t * outStride);
+                       out + t * outStride, pf);
 }
 
 void graft_dot_rows_i16(int type, const uint8_t *weights, long rowBytes, long rowLo, long rowHi,
                         long cols, const int16_t *q, const float *scales, const float *sums, long T,
-                        float *out, long outStride) {
+                        float *out, long outStride, const void *prefetch, long prefetchBytes) {
+    prefetch_t pf = {(const char *)prefetch, (const char *)prefetch + (prefetch ? prefetchBytes : 0)};
     // One specialisation per format, so the per-group branches on `type` fold away.
     switch (type) {
     case GRAFT_I16_Q4_1:
-        dot_rows(GRAFT_I16_Q4_1, weights, rowBytes, rowLo, rowHi, cols, q, scales, sums, T, out, outStride);
+        dot_rows(GRAFT_I16_Q4_1, weights, rowBytes, rowLo, rowHi, cols, q, scales, sums, T, out, outStride, &pf);
         break;
     case GRAFT_I16_Q4_0:
-        dot_rows(GRAFT_I16_Q4_0, weights, rowBytes, rowLo, rowHi, cols, q, scales, sums, T, out, outStride);
+        dot_rows(GRAFT_I16_Q4_0, weights, rowBytes, rowLo, rowHi, cols, q, scales, sums, T, out, outStride, &pf);
         break;
     case GRAFT_I16_Q8_0:
-        dot_rows(GRAFT_I16_Q8_0, weights, rowBytes, rowLo, rowHi, cols, q, scales, sums, T, out, outStride);
+        dot_rows(GRAFT_I16_Q8_0, weights, rowBytes, rowLo, rowHi, cols, q, scales, sums, T, out, outStride, &pf);
         break;
     }
 }

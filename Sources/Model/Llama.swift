@@ -114,8 +114,8 @@ public final class LlamaModel: @unchecked Sendable {
     // its own sequence only, never on the rest of the batch: a greedy request gives the
     // same tokens alone or beside 31 others. The engine orders spans by (kind,
     // adapter), so each kind is one run; decode rows add their side paths in one
-    // parallel job whatever their adapters, and each adapter's prompt rows share one
-    // GEMM pair.
+    // parallel job whatever their adapters (the base product prefetches their weights
+    // as it goes), and each adapter's prompt rows share one GEMM pair.
     private func project(out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ T: Int,
                          _ w: WeightMatrix, _ s: RunState, _ batch: ForwardBatch, _ layer: Int, _ target: LoRATarget) {
         var i = 0
@@ -125,9 +125,18 @@ public final class LlamaModel: @unchecked Sendable {
             var end = i
             while end < batch.sequenceCount, self.path(of: batch.spans[end]) == path { end += 1 }
             let rows = batch.spans[end - 1].firstRow + batch.spans[end - 1].rowCount - first
-            MatMul.forward(out: out + first * w.rows, outStride: w.rows, x: inp + first * w.cols, xStride: w.cols,
-                           T: rows, weight: w, scratch: s.matmulScratch, path: path)
-            applyAdapters(out: out, inp, w, s, batch, spans: i..<end, layer, target, path)
+            if path == .gemm {
+                MatMul.forward(out: out + first * w.rows, outStride: w.rows, x: inp + first * w.cols, xStride: w.cols,
+                               T: rows, weight: w, scratch: s.matmulScratch, path: path)
+                applyPromptAdapters(out: out, inp, w, s, batch, spans: i..<end, layer, target)
+            } else {
+                let count = gatherDecodeAdapters(s, batch, spans: i..<end, layer, target)
+                MatMul.forward(out: out + first * w.rows, outStride: w.rows, x: inp + first * w.cols, xStride: w.cols,
+                               T: rows, weight: w, scratch: s.matmulScratch, path: path,
+                               prefetch: UnsafeBufferPointer(start: s.loraSpans, count: count))
+                loraRowsForward(out: out, outStride: w.rows, x: inp, xStride: w.cols, rows: s.loraRows, count: count,
+                                inDim: w.cols, outDim: w.rows, shrink: s.loraShrink, shrinkStride: s.maxAdapterRank)
+            }
             i = end
         }
     }
@@ -136,29 +145,30 @@ public final class LlamaModel: @unchecked Sendable {
         span.rowCount == 1 ? .rowwise(decodeActivations) : .gemm
     }
 
-    private func applyAdapters(out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ w: WeightMatrix,
-                               _ s: RunState, _ batch: ForwardBatch, spans: Range<Int>, _ layer: Int,
-                               _ target: LoRATarget, _ path: MatMul.Path) {
-        if path != .gemm {
-            // Decode rows: every row with an adapter on this projection, whatever its
-            // adapter, in one parallel job.
-            var count = 0
-            for i in spans {
-                let span = batch.spans[i]
-                guard let adapter = span.adapter else { continue }
-                adapter._withUnsafeGuaranteedRef { adapter in
-                    guard let lora = adapter.weights(layer: layer, target: target) else { return }
-                    precondition(lora.rank <= s.maxAdapterRank, "adapter rank \(lora.rank) above the run state's \(s.maxAdapterRank)")
-                    s.loraRows[count] = LoRARow(row: span.firstRow, a: lora.a, bT: lora.bT, rank: lora.rank, scale: lora.scale)
-                    count += 1
-                }
+    /// Fills s.loraRows (and s.loraSpans, where their weights lie) with every decode row
+    /// that has an adapter on this projection, whatever its adapter; returns the count.
+    private func gatherDecodeAdapters(_ s: RunState, _ batch: ForwardBatch, spans: Range<Int>,
+                                      _ layer: Int, _ target: LoRATarget) -> Int {
+        var count = 0
+        for i in spans {
+            let span = batch.spans[i]
+            guard let adapter = span.adapter else { continue }
+            adapter._withUnsafeGuaranteedRef { adapter in
+                guard let lora = adapter.weights(layer: layer, target: target) else { return }
+                precondition(lora.rank <= s.maxAdapterRank, "adapter rank \(lora.rank) above the run state's \(s.maxAdapterRank)")
+                s.loraRows[count] = LoRARow(row: span.firstRow, a: lora.a, bT: lora.bT, rank: lora.rank, scale: lora.scale)
+                s.loraSpans[count] = lora.packedSpan
+                count += 1
             }
-            loraRowsForward(out: out, outStride: w.rows, x: inp, xStride: w.cols, rows: s.loraRows, count: count,
-                            inDim: w.cols, outDim: w.rows, shrink: s.loraShrink, shrinkStride: s.maxAdapterRank)
-            return
         }
-        // Prompt chunks: the rows of each adapter (adjacent: the engine orders spans by
-        // adapter) share one sgemm pair.
+        return count
+    }
+
+    /// Prompt chunks: the rows of each adapter (adjacent: the engine orders spans by
+    /// adapter) share one sgemm pair.
+    private func applyPromptAdapters(out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ w: WeightMatrix,
+                                     _ s: RunState, _ batch: ForwardBatch, spans: Range<Int>, _ layer: Int,
+                                     _ target: LoRATarget) {
         var i = spans.lowerBound
         while i < spans.upperBound {
             guard let adapter = batch.spans[i].adapter else { i += 1; continue }

@@ -28,6 +28,8 @@ public final class RunState: @unchecked Sendable {
     let loraWeightScratch: UnsafeMutablePointer<Float>
     /// The decode rows' LoRA side paths of one projection, (maxRows).
     let loraRows: UnsafeMutablePointer<LoRARow>
+    /// Where those rows' weights lie, for the base projection to prefetch, (maxRows).
+    let loraSpans: UnsafeMutablePointer<PrefetchSpan>
     public let maxAdapterRank: Int
     /// Attention scores, one maxContext slice per worker thread.
     let scores: UnsafeMutablePointer<Float>
@@ -68,10 +70,12 @@ public final class RunState: @unchecked Sendable {
         loraShrink = views[12]
         loraWeightScratch = views[13]
         loraRows = .allocate(capacity: maxRows)
+        loraSpans = .allocate(capacity: maxRows)
     }
 
     deinit {
         arena.deallocate()
         loraRows.deallocate()
+        loraSpans.deallocate()
     }
 }

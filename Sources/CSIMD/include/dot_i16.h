@@ -28,9 +28,11 @@ void graft_quantize_rows_i16(const float *x, long xStride, long T, long cols,
                              int16_t *q, float *scales, float *sums);
 
 /// out[t·outStride + r] = Σ_c W[r, c]·x[t, c] for weight rows rowLo..<rowHi and
-/// activation rows t < T, from graft_quantize_rows_i16's output.
+/// activation rows t < T, from graft_quantize_rows_i16's output. Along the way it
+/// prefetches the prefetchBytes at `prefetch` (may be NULL), two lines per group step:
+/// memory for the caller's next job.
 void graft_dot_rows_i16(int type, const uint8_t *weights, long rowBytes, long rowLo, long rowHi,
                         long cols, const int16_t *q, const float *scales, const float *sums, long T,
-                        float *out, long outStride);
+                        float *out, long outStride, const void *prefetch, long prefetchBytes);
 
 #endif

@@ -39,34 +39,38 @@ public enum MatMul {
     /// tile per thread, which also holds the rowwise path's per-group activation sums.
     public static func scratchCount(cols: Int) -> Int { Parallel.threadCount * gemmTileRows * cols }
 
+    /// `prefetch`: memory the rowwise kernels stream into cache as they go, for the
+    /// caller's next job (Prefetch.swift); the gemm path ignores it.
     public static func forward(out: UnsafeMutablePointer<Float>, outStride: Int,
                                x: UnsafePointer<Float>, xStride: Int, T: Int,
                                weight w: WeightMatrix, scratch: UnsafeMutablePointer<Float>,
-                               path: Path? = nil) {
+                               path: Path? = nil,
+                               prefetch: UnsafeBufferPointer<PrefetchSpan> = .init(start: nil, count: 0)) {
         guard T > 0 else { return }
         switch path ?? .fastest(rows: T) {
         case .gemm:
             gemmForward(out: out, outStride: outStride, x: x, xStride: xStride, T: T, weight: w, scratch: scratch)
             return
         case .rowwise(.int16) where hasInt16Kernel(w.type):
-            rowwiseInt16Forward(out: out, outStride: outStride, x: x, xStride: xStride, T: T, weight: w, scratch: scratch)
+            rowwiseInt16Forward(out: out, outStride: outStride, x: x, xStride: xStride, T: T, weight: w, scratch: scratch,
+                                prefetch: prefetch)
             return
         case .rowwise:
             break
         }
         switch w.type {
         case .q4_1: rowwiseForward(Q4_1Decoder.self, out: out, outStride: outStride, x: x, xStride: xStride, T: T,
-                                   weight: w, scratch: scratch)
+                                   weight: w, scratch: scratch, prefetch: prefetch)
         case .q8_0: rowwiseForward(Q8_0Decoder.self, out: out, outStride: outStride, x: x, xStride: xStride, T: T,
-                                   weight: w, scratch: scratch)
+                                   weight: w, scratch: scratch, prefetch: prefetch)
         case .q4_0: rowwiseForward(Q4_0Decoder.self, out: out, outStride: outStride, x: x, xStride: xStride, T: T,
-                                   weight: w, scratch: scratch)
+                                   weight: w, scratch: scratch, prefetch: prefetch)
         case .f32: rowwiseForward(F32Decoder.self, out: out, outStride: outStride, x: x, xStride: xStride, T: T,
-                                   weight: w, scratch: scratch)
+                                   weight: w, scratch: scratch, prefetch: prefetch)
         case .f16: rowwiseForward(F16Decoder.self, out: out, outStride: outStride, x: x, xStride: xStride, T: T,
-                                   weight: w, scratch: scratch)
+                                   weight: w, scratch: scratch, prefetch: prefetch)
         case .bf16: rowwiseForward(BF16Decoder.self, out: out, outStride: outStride, x: x, xStride: xStride, T: T,
-                                   weight: w, scratch: scratch)
+                                   weight: w, scratch: scratch, prefetch: prefetch)
         }
     }
 

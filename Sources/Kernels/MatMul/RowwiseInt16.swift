@@ -14,7 +14,8 @@ extension MatMul {
 
     static func rowwiseInt16Forward(out: UnsafeMutablePointer<Float>, outStride: Int,
                                     x: UnsafePointer<Float>, xStride: Int, T: Int,
-                                    weight w: WeightMatrix, scratch: UnsafeMutablePointer<Float>) {
+                                    weight w: WeightMatrix, scratch: UnsafeMutablePointer<Float>,
+                                    prefetch: UnsafeBufferPointer<PrefetchSpan>) {
         let groups = w.cols / 32
         // Scratch: T×groups scales, T×groups sums, then T×cols int16.
         precondition(2 * T * groups + (T * w.cols + 1) / 2 <= scratchCount(cols: w.cols),
@@ -23,9 +24,12 @@ extension MatMul {
         let q = UnsafeMutableRawPointer(scratch + 2 * T * groups).bindMemory(to: Int16.self, capacity: T * w.cols)
         graft_quantize_rows_i16(x, xStride, T, w.cols, q, scales, sums)
         let type = Int32(w.type.rawValue)
-        Parallel.forEachChunk(w.rows, minChunk: 32) { rows in
-            graft_dot_rows_i16(type, w.data.assumingMemoryBound(to: UInt8.self), w.rowByteCount,
-                               rows.lowerBound, rows.upperBound, w.cols, q, scales, sums, T, out, outStride)
+        Parallel.forEachChunk(w.rows, minChunk: 32) { chunk in
+            withPrefetchParts(chunk, of: w.rows, prefetch) { rows, span in
+                graft_dot_rows_i16(type, w.data.assumingMemoryBound(to: UInt8.self), w.rowByteCount,
+                                   rows.lowerBound, rows.upperBound, w.cols, q, scales, sums, T, out, outStride,
+                                   span?.start, span?.byteCount ?? 0)
+            }
         }
     }
 }

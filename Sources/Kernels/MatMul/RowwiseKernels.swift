@@ -18,7 +18,8 @@ extension MatMul {
     @inlinable
     static func rowwiseForward<D: BlockDecoder>(_: D.Type, out: UnsafeMutablePointer<Float>, outStride: Int,
                                                 x: UnsafePointer<Float>, xStride: Int, T: Int,
-                                                weight w: WeightMatrix, scratch: UnsafeMutablePointer<Float>) {
+                                                weight w: WeightMatrix, scratch: UnsafeMutablePointer<Float>,
+                                                prefetch: UnsafeBufferPointer<PrefetchSpan>) {
         let groups = w.cols / 32
         precondition(T * groups <= scratchCount(cols: w.cols), "rowwise product of \(T) rows exceeds its scratch")
         // Σ x per group, group-major (sums[g·T + t]) so eight rows' sums are one load.
@@ -35,22 +36,25 @@ extension MatMul {
                 }
             }
         }
-        Parallel.forEachChunk(w.rows, minChunk: 32) { rows in
-            var t = 0
-            while t + 8 <= T {
-                dotRows8(D.self, out: out + t * outStride, outStride: outStride, x: x + t * xStride, xStride: xStride,
-                         sums: sums + t, sumStride: T, weight: w, rows: rows)
-                t += 8
-            }
-            if t + 4 <= T {
-                dotRows4(D.self, out: out + t * outStride, outStride: outStride, x: x + t * xStride, xStride: xStride,
-                         sums: sums + t, sumStride: T, weight: w, rows: rows)
-                t += 4
-            }
-            while t < T {
-                dotRows1(D.self, out: out + t * outStride, x: x + t * xStride,
-                         sums: sums + t, sumStride: T, weight: w, rows: rows)
-                t += 1
+        Parallel.forEachChunk(w.rows, minChunk: 32) { chunk in
+            withPrefetchParts(chunk, of: w.rows, prefetch) { rows, span in
+                var cursor = PrefetchCursor(span)
+                var t = 0
+                while t + 8 <= T {
+                    dotRows8(D.self, out: out + t * outStride, outStride: outStride, x: x + t * xStride, xStride: xStride,
+                             sums: sums + t, sumStride: T, weight: w, rows: rows, prefetch: &cursor)
+                    t += 8
+                }
+                if t + 4 <= T {
+                    dotRows4(D.self, out: out + t * outStride, outStride: outStride, x: x + t * xStride, xStride: xStride,
+                             sums: sums + t, sumStride: T, weight: w, rows: rows, prefetch: &cursor)
+                    t += 4
+                }
+                while t < T {
+                    dotRows1(D.self, out: out + t * outStride, x: x + t * xStride,
+                             sums: sums + t, sumStride: T, weight: w, rows: rows, prefetch: &cursor)
+                    t += 1
+                }
             }
         }
     }
@@ -69,7 +73,7 @@ extension MatMul {
     @inlinable
     static func dotRows1<D: BlockDecoder>(_: D.Type, out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>,
                                           sums: UnsafePointer<Float>, sumStride: Int,
-                                          weight w: WeightMatrix, rows: Range<Int>) {
+                                          weight w: WeightMatrix, rows: Range<Int>, prefetch: inout PrefetchCursor) {
         let groups = w.cols / 32
         let stride = w.rowByteCount
         var r = rows.lowerBound
@@ -86,6 +90,7 @@ extension MatMul {
                     graft_prefetch(p + 6 &* stride)
                     graft_prefetch(p + 7 &* stride)
                 }
+                prefetch.advance()
                 let o = g &* 32
                 let qa = D.quants(p), qb = D.quants(p + stride)
                 let qc = D.quants(p + 2 &* stride), qd = D.quants(p + 3 &* stride)
@@ -125,7 +130,7 @@ extension MatMul {
     static func dotRows4<D: BlockDecoder>(_: D.Type, out: UnsafeMutablePointer<Float>, outStride: Int,
                                           x: UnsafePointer<Float>, xStride: Int,
                                           sums: UnsafePointer<Float>, sumStride: Int,
-                                          weight w: WeightMatrix, rows: Range<Int>) {
+                                          weight w: WeightMatrix, rows: Range<Int>, prefetch: inout PrefetchCursor) {
         let groups = w.cols / 32
         let x1 = x + xStride, x2 = x + 2 * xStride, x3 = x + 3 * xStride
         for r in rows {
@@ -133,6 +138,7 @@ extension MatMul {
             var a = SIMD8<Float>(), b = SIMD8<Float>(), c = SIMD8<Float>(), d = SIMD8<Float>()
             var offsets = SIMD4<Float>()  // lane t: activation row t
             for g in 0..<groups {
+                prefetch.advance()
                 let v = D.quants(p)
                 let o = g &* 32
                 let scale = SIMD8<Float>(repeating: v.scale)
@@ -160,7 +166,7 @@ extension MatMul {
     static func dotRows8<D: BlockDecoder>(_: D.Type, out: UnsafeMutablePointer<Float>, outStride: Int,
                                           x: UnsafePointer<Float>, xStride: Int,
                                           sums: UnsafePointer<Float>, sumStride: Int,
-                                          weight w: WeightMatrix, rows: Range<Int>) {
+                                          weight w: WeightMatrix, rows: Range<Int>, prefetch: inout PrefetchCursor) {
         let groups = w.cols / 32
         for r in rows {
             var p = w.row(r)
@@ -168,6 +174,7 @@ extension MatMul {
                        SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
             var offsets = SIMD8<Float>()  // lane t: activation row t
             for g in 0..<groups {
+                prefetch.advance()
                 let v = D.quants(p)
                 let o = g &* 32
                 let scale = SIMD8<Float>(repeating: v.scale)
