@@ -65,6 +65,35 @@ import Kernels
         #expect(together == alone)
     }
 
+    @Test(arguments: [GGMLType.q4_1, .q8_0, .f16], MatMul.ActivationPrecision.allCases)
+    func prefetchingOtherMemoryChangesNoResult(type: GGMLType, precision: MatMul.ActivationPrecision) {
+        // Given 13 activation rows and three spans of unrelated memory to prefetch (they
+        // split each thread's rows into parts)
+        var rng = TestRandom(seed: 41 + UInt64(type.rawValue))
+        let rows = 150, cols = 96, T = 13
+        let bytes = encodeMatrix(rng.floats(rows * cols), rows: rows, cols: cols, type: type)
+        let x = rng.floats(T * cols)
+        let other = [UInt8](repeating: 1, count: 3 * 5000)
+        var scratch = [Float](repeating: 0, count: MatMul.scratchCount(cols: cols))
+        var plain = [Float](repeating: .nan, count: T * rows)
+        var prefetching = [Float](repeating: .nan, count: T * rows)
+        bytes.withUnsafeBytes { wb in
+            other.withUnsafeBytes { ob in
+                let w = WeightMatrix(type: type, data: wb.baseAddress!, rows: rows, cols: cols)
+                let spans = (0..<3).map { PrefetchSpan(start: ob.baseAddress! + $0 * 5000, byteCount: 5000) }
+                // When multiplied without and with the spans to prefetch
+                MatMul.forward(out: &plain, outStride: rows, x: x, xStride: cols, T: T, weight: w,
+                               scratch: &scratch, path: .rowwise(precision))
+                spans.withUnsafeBufferPointer { spans in
+                    MatMul.forward(out: &prefetching, outStride: rows, x: x, xStride: cols, T: T, weight: w,
+                                   scratch: &scratch, path: .rowwise(precision), prefetch: spans)
+                }
+            }
+        }
+        // Then the results are bit-identical
+        #expect(plain == prefetching)
+    }
+
     @Test(arguments: [GGMLType.q4_0, .q4_1, .q8_0], [1, 3, 4, 8, 13])
     func int16ActivationsStayWithinTheirRoundingBound(type: GGMLType, T: Int) {
         // Given a random quantized matrix and activation rows of mixed magnitudes
