@@ -59,12 +59,6 @@ public func loraRowForward(out: UnsafeMutablePointer<Float>, x: UnsafePointer<Fl
     loraExpandRow(out: out, s: s, bT: bT, rank: rank, outDim: outDim)
 }
 
-/// Bytes ahead of the read position that the side-path kernels prefetch. Each matrix
-/// is a short stream (18 KB for rank 16 at dim 576) read once per step, too short for
-/// the hardware prefetcher to ramp up; with 32 distinct adapters the side path streams
-/// about 300 MB per step.
-@usableFromInline let prefetchDistance = 1024
-
 /// s[r] = scale · Σ_i A[r,i]·x[i] for r in 0..<paddedRank(rank) (zero for the padding
 /// ranks). A packed: each group of four ranks is one contiguous stream of 8-element
 /// blocks, [block][rank in group][8]; two groups go at a time, sharing each load of x.
@@ -84,8 +78,6 @@ public func loraShrinkRow(s: UnsafeMutablePointer<Float>, x: UnsafePointer<Float
         var c: Group32 = (.zero, .zero, .zero, .zero), d: Group32 = (.zero, .zero, .zero, .zero)
         for b in 0..<(fullBlocks &+ (hasTail ? 1 : 0)) {
             let xv = b < fullBlocks ? UnsafeRawPointer(x + b &* 8).loadUnaligned(as: SIMD8<Float>.self) : xTail
-            graft_prefetch(p + prefetchDistance)
-            graft_prefetch(p + groupBytes + prefetchDistance)
             accumulateRankGroup(&c, p, xv)
             accumulateRankGroup(&d, p + groupBytes, xv)
             p += 64
@@ -99,7 +91,6 @@ public func loraShrinkRow(s: UnsafeMutablePointer<Float>, x: UnsafePointer<Float
         var c: Group32 = (.zero, .zero, .zero, .zero)
         for b in 0..<(fullBlocks &+ (hasTail ? 1 : 0)) {
             let xv = b < fullBlocks ? UnsafeRawPointer(x + b &* 8).loadUnaligned(as: SIMD8<Float>.self) : xTail
-            graft_prefetch(p + prefetchDistance)
             accumulateRankGroup(&c, p, xv)
             p += 64
         }
@@ -134,8 +125,6 @@ public func loraExpandRow(out: UnsafeMutablePointer<Float>, s: UnsafePointer<Flo
     while block + 4 <= fullBlocks {
         var c0 = SIMD8<Float>(), c1 = SIMD8<Float>(), c2 = SIMD8<Float>(), c3 = SIMD8<Float>()
         for r in 0..<rank {
-            // A line per rank covers (nearly) the next-but-one run of four blocks.
-            graft_prefetch(p + 8 &* blockBytes + r &* 64)
             let sr = SIMD8<Float>(repeating: s[r])
             let q = p + r &* 16
             c0 = c0.addingProduct(graft_load_f16x8(q), sr)
