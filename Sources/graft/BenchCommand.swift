@@ -32,6 +32,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Instead of speed, the memory table: peak RSS with the base model alone, then with 8 and 32 adapters decoding.")
     var memory = false
 
+    @Flag(help: "Instead of the engine, the decode path's weight products alone: every projection and the output matrix with 1, 8 and 32 rows.")
+    var kernels = false
+
     func validate() throws {
         if runs < 1 || prefillTokens < 2 || decodeTokens < 2 || adapterRank < 1 {
             throw ValidationError("--runs >= 1, --prefill-tokens >= 2, --decode-tokens >= 2, --adapter-rank >= 1")
@@ -44,6 +47,7 @@ struct BenchCommand: AsyncParsableCommand {
         let threads = Parallel.threadCount
         let bench = EngineBench(loaded: loaded)
         if memory { return try await memoryTable(bench) }
+        if kernels { return kernelTable(KernelBench(model: model)) }
 
         // Prefill: one prompt in one forward pass, submit to finish.
         let prompt = bench.prompt(tokens: prefillTokens, variant: 0)
@@ -135,6 +139,33 @@ struct BenchCommand: AsyncParsableCommand {
             if let peak, let baseline { fields["peak_rss_over_base_bytes"] = peak - baseline }
             report(fields)
         }
+    }
+
+    // Rounds go through every row count in turn (after one warm-up round), so drift in
+    // the machine's load falls on all alike; each figure is the median over rounds.
+    // Passes per measurement scale down with rows so each takes a similar time.
+    private func kernelTable(_ bench: KernelBench) {
+        let rowCounts = [1, 8, 32]
+        func tokens(_ rows: Int) -> Double { Double(rows * max(1, 16 / rows)) }
+        var rounds: [[KernelBench.Result]] = []
+        for round in 0...runs {
+            let results = rowCounts.map { bench.measure(rows: $0, passes: Int(tokens($0)) / $0) }
+            if round > 0 { rounds.append(results) }
+        }
+        for (i, rows) in rowCounts.enumerated() {
+            let samples = rounds.map { $0[i] }
+            let r = samples.sorted { $0.seconds < $1.seconds }[samples.count / 2]
+            var fields: [String: Any] = [
+                "name": "kernels", "rows": rows, "runs": runs, "threads": Parallel.threadCount,
+                "activations": bench.model.decodeActivations.rawValue,
+                "tokens_per_second": tokens(rows) / r.seconds,
+                "gmacs_per_second": tokens(rows) * Double(bench.macsPerToken) / r.seconds / 1e9,
+            ]
+            for (kind, seconds) in r.perKind { fields["share_" + kind] = seconds / r.seconds }
+            report(fields)
+        }
+        report(["name": "kernel_ratios", "runs": runs,
+                "rows_32_over_1": EngineBench.median(rounds.map { tokens(32) / $0[2].seconds / (tokens(1) / $0[0].seconds) })])
     }
 
     private func report(_ fields: [String: Any]) {

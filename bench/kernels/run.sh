@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Builds and runs bandwidth.c against the project's int16 kernel. Never in CI (timing).
+# Builds and runs bandwidth.c (memory) against the project's int16 kernel, then peak.c
+# (arithmetic). Never in CI (timing).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cc -O3 -mavx2 -mfma -mf16c -ffp-contract=off -pthread -I Sources/CSIMD/include \
    bench/kernels/bandwidth.c Sources/CSIMD/dot_i16.c -o /tmp/graft-bandwidth
 /tmp/graft-bandwidth
+cc -O3 -mavx2 -mfma -ffp-contract=off -pthread bench/kernels/peak.c -o /tmp/graft-peak
+/tmp/graft-peak

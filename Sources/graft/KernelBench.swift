@@ -1,0 +1,70 @@
+import Foundation
+import Kernels
+import Model
+
+/// The decode path's weight products alone, outside the engine: every projection of
+/// every layer plus the output matrix, in forward order, with T activation rows, the
+/// way one decode step of T sequences runs them. Weights stream from memory as they do
+/// in the engine (the whole model does not fit in cache). Reports tokens/s of the
+/// products alone and the multiply-adds per second, per row count and per kind of
+/// projection, so a kernel change can be measured without the rest of the engine.
+struct KernelBench {
+    let model: LlamaModel
+
+    struct Result {
+        let rows: Int
+        let seconds: Double
+        let perKind: [String: Double]
+    }
+
+    private var kinds: [(name: String, weights: [WeightMatrix])] {
+        let layers = model.weights.layers
+        return [("q", layers.map(\.q)), ("k", layers.map(\.k)), ("v", layers.map(\.v)), ("o", layers.map(\.o)),
+                ("gate", layers.map(\.gate)), ("up", layers.map(\.up)), ("down", layers.map(\.down)),
+                ("output", [model.weights.output])]
+    }
+
+    var macsPerToken: Int { kinds.reduce(0) { $0 + $1.weights.reduce(0) { $0 + $1.rows * $1.cols } } }
+
+    /// Seconds for `passes` passes over all products with `T` rows, and the share of
+    /// each kind of projection in that time.
+    func measure(rows T: Int, passes: Int) -> Result {
+        let widest = kinds.flatMap(\.weights).map(\.cols).max()!
+        let tallest = kinds.flatMap(\.weights).map(\.rows).max()!
+        let x = UnsafeMutablePointer<Float>.allocate(capacity: T * widest)
+        let out = UnsafeMutablePointer<Float>.allocate(capacity: T * tallest)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: MatMul.scratchCount(cols: widest))
+        defer { x.deallocate(); out.deallocate(); scratch.deallocate() }
+        var generator = SystemRandomNumberGenerator()
+        for i in 0..<(T * widest) { x[i] = Float.random(in: -1...1, using: &generator) }
+        let path = MatMul.Path.rowwise(model.decodeActivations)
+        let layerCount = model.weights.layers.count
+
+        var perKind: [String: Double] = [:]
+        var total = 0.0
+        for _ in 0..<passes {
+            // Forward order: layer by layer, then the output matrix.
+            for l in 0..<layerCount {
+                for kind in kinds where kind.weights.count == layerCount {
+                    total += time(kind.name, &perKind) { product(kind.weights[l]) }
+                }
+            }
+            for kind in kinds where kind.weights.count == 1 {
+                total += time(kind.name, &perKind) { product(kind.weights[0]) }
+            }
+        }
+        return Result(rows: T, seconds: total, perKind: perKind)
+
+        func product(_ w: WeightMatrix) {
+            MatMul.forward(out: out, outStride: w.rows, x: x, xStride: w.cols, T: T, weight: w, scratch: scratch, path: path)
+        }
+    }
+
+    private func time(_ name: String, _ perKind: inout [String: Double], _ body: () -> Void) -> Double {
+        let start = DispatchTime.now().uptimeNanoseconds
+        body()
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        perKind[name, default: 0] += seconds
+        return seconds
+    }
+}
