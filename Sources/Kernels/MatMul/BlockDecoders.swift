@@ -123,14 +123,12 @@ public enum F32Decoder: UnscaledBlockDecoder {
     }
 }
 
+/// Halves widen through CSIMD's vcvtph2ps, like the adapters' f16 weights.
 public enum F16Decoder: UnscaledBlockDecoder {
     public static var groupByteCount: Int { 64 }
     @inlinable @inline(__always)
     public static func decode(_ p: UnsafeRawPointer) -> Group32 {
-        (SIMD8<Float>(p.loadUnaligned(as: SIMD8<Float16>.self)),
-         SIMD8<Float>(p.loadUnaligned(fromByteOffset: 16, as: SIMD8<Float16>.self)),
-         SIMD8<Float>(p.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float16>.self)),
-         SIMD8<Float>(p.loadUnaligned(fromByteOffset: 48, as: SIMD8<Float16>.self)))
+        (graft_load_f16x8(p), graft_load_f16x8(p + 16), graft_load_f16x8(p + 32), graft_load_f16x8(p + 48))
     }
 }
 
