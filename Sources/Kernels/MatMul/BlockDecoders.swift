@@ -13,14 +13,12 @@ public typealias Group32 = (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Floa
 public protocol BlockDecoder {
     /// Bytes of storage per 32 elements.
     static var groupByteCount: Int { get }
-    /// Whether `quants` reports a non-zero offset (Q4_1, Q4_0).
-    static var hasOffset: Bool { get }
     /// The dequantized group, exactly as the scalar reference computes it.
     static func decode(_ p: UnsafeRawPointer) -> Group32
-    /// The group as stored quantities q with its scale and offset, element =
-    /// scale·q + offset. Dot products use this form to apply the scale and offset once
-    /// per group, Σ w·x = scale·Σ q·x + offset·Σ x, instead of once per element.
-    static func quants(_ p: UnsafeRawPointer) -> (q: Group32, scale: Float, offset: Float)
+    /// The dequantized group as the rowwise kernels use it: each weight with a single
+    /// rounding (scale·q + offset as one fused multiply-add where the reference takes
+    /// two steps), one instruction per eight weights fewer.
+    static func weights(_ p: UnsafeRawPointer) -> Group32
 }
 
 @usableFromInline @inline(__always)
@@ -44,7 +42,6 @@ func nibbleGroup(_ p: UnsafeRawPointer) -> Group32 {
 /// high nibbles 16..<32.
 public enum Q4_1Decoder: BlockDecoder {
     public static var groupByteCount: Int { 20 }
-    public static var hasOffset: Bool { true }
     @inlinable @inline(__always)
     static func nibbles(_ p: UnsafeRawPointer) -> Group32 { nibbleGroup(p + 4) }
     @inlinable @inline(__always)
@@ -55,15 +52,17 @@ public enum Q4_1Decoder: BlockDecoder {
         return (q.0 * d + m, q.1 * d + m, q.2 * d + m, q.3 * d + m)
     }
     @inlinable @inline(__always)
-    public static func quants(_ p: UnsafeRawPointer) -> (q: Group32, scale: Float, offset: Float) {
-        (nibbles(p), loadHalf(p, 0), loadHalf(p, 2))
+    public static func weights(_ p: UnsafeRawPointer) -> Group32 {
+        let d = SIMD8<Float>(repeating: loadHalf(p, 0))
+        let m = SIMD8<Float>(repeating: loadHalf(p, 2))
+        let q = nibbles(p)
+        return (m.addingProduct(q.0, d), m.addingProduct(q.1, d), m.addingProduct(q.2, d), m.addingProduct(q.3, d))
     }
 }
 
 /// Q4_0: f16 d @0, 16 bytes of nibbles @2; value = (nibble - 8) * d.
 public enum Q4_0Decoder: BlockDecoder {
     public static var groupByteCount: Int { 18 }
-    public static var hasOffset: Bool { true }
     @inlinable @inline(__always)
     static func nibbles(_ p: UnsafeRawPointer) -> Group32 { nibbleGroup(p + 2) }
     @inlinable @inline(__always)
@@ -73,17 +72,20 @@ public enum Q4_0Decoder: BlockDecoder {
         let q = nibbles(p)
         return ((q.0 - eight) * d, (q.1 - eight) * d, (q.2 - eight) * d, (q.3 - eight) * d)
     }
+    /// (q - 8)·d as fma(q, d, -8·d): the same single rounding as the reference (-8·d
+    /// and q - 8 are exact).
     @inlinable @inline(__always)
-    public static func quants(_ p: UnsafeRawPointer) -> (q: Group32, scale: Float, offset: Float) {
-        let d = loadHalf(p, 0)
-        return (nibbles(p), d, -8 * d)
+    public static func weights(_ p: UnsafeRawPointer) -> Group32 {
+        let d = SIMD8<Float>(repeating: loadHalf(p, 0))
+        let m = -8 * d
+        let q = nibbles(p)
+        return (m.addingProduct(q.0, d), m.addingProduct(q.1, d), m.addingProduct(q.2, d), m.addingProduct(q.3, d))
     }
 }
 
 /// Q8_0: f16 d @0, 32 int8 @2; value = q * d.
 public enum Q8_0Decoder: BlockDecoder {
     public static var groupByteCount: Int { 34 }
-    public static var hasOffset: Bool { false }
     @inlinable @inline(__always)
     static func values(_ p: UnsafeRawPointer) -> Group32 {
         (widen(p.loadUnaligned(fromByteOffset: 2, as: SIMD8<Int8>.self)),
@@ -98,20 +100,15 @@ public enum Q8_0Decoder: BlockDecoder {
         return (q.0 * d, q.1 * d, q.2 * d, q.3 * d)
     }
     @inlinable @inline(__always)
-    public static func quants(_ p: UnsafeRawPointer) -> (q: Group32, scale: Float, offset: Float) {
-        (values(p), loadHalf(p, 0), 0)
-    }
+    public static func weights(_ p: UnsafeRawPointer) -> Group32 { decode(p) }
 }
 
-/// Float types store the values themselves: scale 1 (the multiply folds away), no offset.
+/// Float types store the values themselves, already exact.
 public protocol UnscaledBlockDecoder: BlockDecoder {}
 
 extension UnscaledBlockDecoder {
-    public static var hasOffset: Bool { false }
     @inlinable @inline(__always)
-    public static func quants(_ p: UnsafeRawPointer) -> (q: Group32, scale: Float, offset: Float) {
-        (decode(p), 1, 0)
-    }
+    public static func weights(_ p: UnsafeRawPointer) -> Group32 { decode(p) }
 }
 
 public enum F32Decoder: UnscaledBlockDecoder {

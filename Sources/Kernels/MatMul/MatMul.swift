@@ -5,11 +5,11 @@ import COpenBLAS
 //
 // Two paths, both exact f32 math on the dequantized weights (the rowwise one also has
 // an int16-activation variant, RowwiseInt16.swift):
-// - rowwise (decode, RowwiseKernels.swift): each weight group is decoded once into
-//   registers and dotted with up to eight activation rows, streaming the weights from
-//   memory once per eight rows. Every output element is summed in the same order
-//   whatever T is, so a row's result does not depend on which other rows share the
-//   batch;
+// - rowwise (decode, RowwiseKernels.swift): one or a few rows decode the weight groups
+//   in registers straight from memory; a batch dequantizes small tiles of weight rows
+//   per thread and multiplies them in register blocks. Every output element is summed
+//   in the same order whatever T is, so a row's result does not depend on which other
+//   rows share the batch;
 // - gemm (prefill): a tile of weight rows is dequantized into `scratch` and multiplied
 //   with OpenBLAS sgemm, which is compute-bound and far faster for many rows.
 public enum MatMul {
@@ -36,7 +36,7 @@ public enum MatMul {
     public static let gemmTileRows = 128
 
     /// Floats of scratch `forward` needs for a weight with `cols` columns: one sgemm
-    /// tile per thread, which also holds the rowwise path's per-group activation sums.
+    /// tile per thread, which also holds the rowwise path's weight tile.
     public static func scratchCount(cols: Int) -> Int { Parallel.threadCount * gemmTileRows * cols }
 
     /// `prefetch`: memory the rowwise kernels stream into cache as they go, for the

@@ -1,78 +1,72 @@
-// The rowwise path of MatMul.forward: out[t, r] = Σ_c x[t, c]·W[r, c] with the weight
-// groups decoded in registers, for decode rows.
+// The rowwise path of MatMul.forward: out[t, r] = Σ_c x[t, c]·W[r, c] with the weights
+// decoded in registers or in a small per-thread tile, for decode rows.
 //
-// One summation order for every output element, whichever kernel computes it:
-//   acc    (8 lanes) += scale_g · (q_g0·x_g0 + q_g1·x_g1 + q_g2·x_g2 + q_g3·x_g3)
-//   offset (scalar)  += offset_g · Σ x_g
-// group after group, then out = acc.sum() + offset. The kernels differ only in how
-// many weight rows and activation rows they interleave, never in one element's order,
-// so a row's result is bit-identical alone or in any batch.
+// One summation order for every output element, whichever kernel computes it: each
+// weight is dequantized with one rounding (BlockDecoder.weights), each of eight lanes
+// sums the columns c ≡ lane (mod 8) in column order, one fused multiply-add per
+// column, acc_lane = fma(w_c, x_c, acc_lane), and out = acc.sum(). The kernels differ
+// only in how many weight rows and activation rows they interleave, never in one
+// element's order, so a row's result is bit-identical alone or in any batch.
 //
-// Applying the group's scale and offset once per group instead of per element saves
-// work, and it leaves one multiply-add per group on the accumulator's dependency chain:
-// the four products inside a group start fresh, so the groups overlap in the pipeline.
+// - One to three activation rows (single-stream decode): each weight group is decoded
+//   in registers straight from the mapped file, four weight rows at a time.
+// - Four or more: each thread dequantizes `tileRows` weight rows into its own scratch
+//   once, then multiplies them with every activation row in register blocks of three
+//   weight rows by four activation rows. Twelve accumulators share each load (seven
+//   vector loads per twelve fused multiply-adds, against one load each when an
+//   activation row meets a weight row alone): the batched product is bound by loads
+//   on this machine, not by arithmetic (README: the measured difference).
 
 import CSIMD
 
 extension MatMul {
+    /// Weight rows a thread dequantizes at a time for a batch: a multiple of the
+    /// register block's three; 12 rows of 576 columns is 27 KB, within L1 with four
+    /// activation rows beside them.
+    @usableFromInline static let tileRows = 12
+
     @inlinable
     static func rowwiseForward<D: BlockDecoder>(_: D.Type, out: UnsafeMutablePointer<Float>, outStride: Int,
                                                 x: UnsafePointer<Float>, xStride: Int, T: Int,
                                                 weight w: WeightMatrix, scratch: UnsafeMutablePointer<Float>,
                                                 prefetch: UnsafeBufferPointer<PrefetchSpan>) {
-        let groups = w.cols / 32
-        precondition(T * groups <= scratchCount(cols: w.cols), "rowwise product of \(T) rows exceeds its scratch")
-        // Σ x per group, group-major (sums[g·T + t]) so eight rows' sums are one load.
-        let sums = scratch
-        if D.hasOffset {
-            for t in 0..<T {
-                let row = UnsafeRawPointer(x + t * xStride)
-                for g in 0..<groups {
-                    let p = row + g * 128
-                    let v = p.loadUnaligned(as: SIMD8<Float>.self) + p.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
-                        + p.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self)
-                        + p.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self)
-                    sums[g * T + t] = v.sum()
-                }
-            }
-        }
-        Parallel.forEachChunk(w.rows, minChunk: 32) { chunk in
+        precondition(tileRows <= gemmTileRows, "rowwise tile exceeds its scratch")
+        Parallel.forEachChunk(w.rows, minChunk: 32) { chunk, participant in
+            let tile = scratch + participant * gemmTileRows * w.cols
             withPrefetchParts(chunk, of: w.rows, prefetch) { rows, span in
                 var cursor = PrefetchCursor(span)
-                var t = 0
-                while t + 8 <= T {
-                    dotRows8(D.self, out: out + t * outStride, outStride: outStride, x: x + t * xStride, xStride: xStride,
-                             sums: sums + t, sumStride: T, weight: w, rows: rows, prefetch: &cursor)
-                    t += 8
+                guard T >= 4 else {
+                    for t in 0..<T {
+                        dotRows1(D.self, out: out + t * outStride, x: x + t * xStride, weight: w, rows: rows, prefetch: &cursor)
+                    }
+                    return
                 }
-                if t + 4 <= T {
-                    dotRows4(D.self, out: out + t * outStride, outStride: outStride, x: x + t * xStride, xStride: xStride,
-                             sums: sums + t, sumStride: T, weight: w, rows: rows, prefetch: &cursor)
-                    t += 4
-                }
-                while t < T {
-                    dotRows1(D.self, out: out + t * outStride, x: x + t * xStride,
-                             sums: sums + t, sumStride: T, weight: w, rows: rows, prefetch: &cursor)
-                    t += 1
+                var r = rows.lowerBound
+                while r < rows.upperBound {
+                    let n = min(tileRows, rows.upperBound - r)
+                    decodeTile(D.self, weight: w, rows: r..<(r + n), into: tile, prefetch: &cursor)
+                    tileProduct(tile: tile, rows: n, cols: w.cols, out: out + r, outStride: outStride,
+                                x: x, xStride: xStride, T: T)
+                    r += n
                 }
             }
         }
     }
 
-    /// Σ q·x over one group of 32, as eight lanes: the per-group part of the order above.
+    /// acc + Σ w·x over one group of 32, lane by lane in column order.
     @inlinable @inline(__always)
-    static func groupDot(_ q: Group32, _ x: UnsafePointer<Float>, _ offset: Int) -> SIMD8<Float> {
+    static func groupDot(_ acc: SIMD8<Float>, _ w: Group32, _ x: UnsafePointer<Float>, _ offset: Int) -> SIMD8<Float> {
         let p = UnsafeRawPointer(x + offset)
-        var s = q.0 * p.loadUnaligned(as: SIMD8<Float>.self)
-        s = s.addingProduct(q.1, p.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self))
-        s = s.addingProduct(q.2, p.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self))
-        return s.addingProduct(q.3, p.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self))
+        var s = acc.addingProduct(w.0, p.loadUnaligned(as: SIMD8<Float>.self))
+        s = s.addingProduct(w.1, p.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self))
+        s = s.addingProduct(w.2, p.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self))
+        return s.addingProduct(w.3, p.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self))
     }
 
-    /// One activation row against the weight rows, four weight rows at a time.
+    /// One activation row against the weight rows, four weight rows at a time (four
+    /// independent chains keep the FMA units busy).
     @inlinable
     static func dotRows1<D: BlockDecoder>(_: D.Type, out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>,
-                                          sums: UnsafePointer<Float>, sumStride: Int,
                                           weight w: WeightMatrix, rows: Range<Int>, prefetch: inout PrefetchCursor) {
         let groups = w.cols / 32
         let stride = w.rowByteCount
@@ -80,7 +74,6 @@ extension MatMul {
         while r + 4 <= rows.upperBound {
             var p = w.row(r)
             var a = SIMD8<Float>(), b = SIMD8<Float>(), c = SIMD8<Float>(), d = SIMD8<Float>()
-            var offsets = SIMD4<Float>()  // lane i: weight row r + i
             for g in 0..<groups {
                 // The next four rows, a line per row every four groups: the hardware
                 // prefetcher alone ramps up too slowly on these short jobs.
@@ -92,115 +85,117 @@ extension MatMul {
                 }
                 prefetch.advance()
                 let o = g &* 32
-                let qa = D.quants(p), qb = D.quants(p + stride)
-                let qc = D.quants(p + 2 &* stride), qd = D.quants(p + 3 &* stride)
-                a = a.addingProduct(groupDot(qa.q, x, o), SIMD8(repeating: qa.scale))
-                b = b.addingProduct(groupDot(qb.q, x, o), SIMD8(repeating: qb.scale))
-                c = c.addingProduct(groupDot(qc.q, x, o), SIMD8(repeating: qc.scale))
-                d = d.addingProduct(groupDot(qd.q, x, o), SIMD8(repeating: qd.scale))
-                if D.hasOffset {
-                    offsets = offsets.addingProduct(SIMD4(qa.offset, qb.offset, qc.offset, qd.offset),
-                                                    SIMD4(repeating: sums[g &* sumStride]))
-                }
+                a = groupDot(a, D.weights(p), x, o)
+                b = groupDot(b, D.weights(p + stride), x, o)
+                c = groupDot(c, D.weights(p + 2 &* stride), x, o)
+                d = groupDot(d, D.weights(p + 3 &* stride), x, o)
                 p += D.groupByteCount
             }
-            out[r] = a.sum() + offsets[0]
-            out[r + 1] = b.sum() + offsets[1]
-            out[r + 2] = c.sum() + offsets[2]
-            out[r + 3] = d.sum() + offsets[3]
+            out[r] = a.sum()
+            out[r + 1] = b.sum()
+            out[r + 2] = c.sum()
+            out[r + 3] = d.sum()
             r += 4
         }
         while r < rows.upperBound {
             var p = w.row(r)
             var a = SIMD8<Float>()
-            var offset: Float = 0
             for g in 0..<groups {
-                let qa = D.quants(p)
-                a = a.addingProduct(groupDot(qa.q, x, g &* 32), SIMD8(repeating: qa.scale))
-                if D.hasOffset { offset = offset.addingProduct(qa.offset, sums[g &* sumStride]) }
+                a = groupDot(a, D.weights(p), x, g &* 32)
                 p += D.groupByteCount
             }
-            out[r] = a.sum() + offset
+            out[r] = a.sum()
             r += 1
         }
     }
 
-    /// Four activation rows against the weight rows: each weight group is decoded once.
+    /// Dequantizes weight rows `rows` into `tile` (row-major, `cols` floats per row).
     @inlinable
-    static func dotRows4<D: BlockDecoder>(_: D.Type, out: UnsafeMutablePointer<Float>, outStride: Int,
-                                          x: UnsafePointer<Float>, xStride: Int,
-                                          sums: UnsafePointer<Float>, sumStride: Int,
-                                          weight w: WeightMatrix, rows: Range<Int>, prefetch: inout PrefetchCursor) {
-        let groups = w.cols / 32
-        let x1 = x + xStride, x2 = x + 2 * xStride, x3 = x + 3 * xStride
+    static func decodeTile<D: BlockDecoder>(_: D.Type, weight w: WeightMatrix, rows: Range<Int>,
+                                            into tile: UnsafeMutablePointer<Float>, prefetch: inout PrefetchCursor) {
+        var o = UnsafeMutableRawPointer(tile)
         for r in rows {
             var p = w.row(r)
-            var a = SIMD8<Float>(), b = SIMD8<Float>(), c = SIMD8<Float>(), d = SIMD8<Float>()
-            var offsets = SIMD4<Float>()  // lane t: activation row t
-            for g in 0..<groups {
+            for _ in 0..<(w.cols / 32) {
                 prefetch.advance()
-                let v = D.quants(p)
-                let o = g &* 32
-                let scale = SIMD8<Float>(repeating: v.scale)
-                a = a.addingProduct(groupDot(v.q, x, o), scale)
-                b = b.addingProduct(groupDot(v.q, x1, o), scale)
-                c = c.addingProduct(groupDot(v.q, x2, o), scale)
-                d = d.addingProduct(groupDot(v.q, x3, o), scale)
-                if D.hasOffset {
-                    offsets = offsets.addingProduct(
-                        SIMD4(repeating: v.offset),
-                        UnsafeRawPointer(sums + g &* sumStride).loadUnaligned(as: SIMD4<Float>.self))
-                }
+                let v = D.weights(p)
+                o.storeBytes(of: v.0, as: SIMD8<Float>.self)
+                (o + 32).storeBytes(of: v.1, as: SIMD8<Float>.self)
+                (o + 64).storeBytes(of: v.2, as: SIMD8<Float>.self)
+                (o + 96).storeBytes(of: v.3, as: SIMD8<Float>.self)
+                o += 128
                 p += D.groupByteCount
             }
-            out[r] = a.sum() + offsets[0]
-            out[outStride + r] = b.sum() + offsets[1]
-            out[2 * outStride + r] = c.sum() + offsets[2]
-            out[3 * outStride + r] = d.sum() + offsets[3]
         }
     }
 
-    /// Eight activation rows against the weight rows: each weight group is decoded once
-    /// for eight rows, an eighth of the weight traffic of eight single rows.
-    @inlinable
-    static func dotRows8<D: BlockDecoder>(_: D.Type, out: UnsafeMutablePointer<Float>, outStride: Int,
-                                          x: UnsafePointer<Float>, xStride: Int,
-                                          sums: UnsafePointer<Float>, sumStride: Int,
-                                          weight w: WeightMatrix, rows: Range<Int>, prefetch: inout PrefetchCursor) {
-        let groups = w.cols / 32
-        for r in rows {
-            var p = w.row(r)
-            var acc = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(),
-                       SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
-            var offsets = SIMD8<Float>()  // lane t: activation row t
-            for g in 0..<groups {
-                prefetch.advance()
-                let v = D.quants(p)
-                let o = g &* 32
-                let scale = SIMD8<Float>(repeating: v.scale)
-                acc.0 = acc.0.addingProduct(groupDot(v.q, x, o), scale)
-                acc.1 = acc.1.addingProduct(groupDot(v.q, x + xStride, o), scale)
-                acc.2 = acc.2.addingProduct(groupDot(v.q, x + 2 &* xStride, o), scale)
-                acc.3 = acc.3.addingProduct(groupDot(v.q, x + 3 &* xStride, o), scale)
-                acc.4 = acc.4.addingProduct(groupDot(v.q, x + 4 &* xStride, o), scale)
-                acc.5 = acc.5.addingProduct(groupDot(v.q, x + 5 &* xStride, o), scale)
-                acc.6 = acc.6.addingProduct(groupDot(v.q, x + 6 &* xStride, o), scale)
-                acc.7 = acc.7.addingProduct(groupDot(v.q, x + 7 &* xStride, o), scale)
-                if D.hasOffset {
-                    offsets = offsets.addingProduct(
-                        SIMD8(repeating: v.offset),
-                        UnsafeRawPointer(sums + g &* sumStride).loadUnaligned(as: SIMD8<Float>.self))
-                }
-                p += D.groupByteCount
+    /// out[t, i] = tile row i · x row t for the tile's `rows` rows and all T activation
+    /// rows: blocks of three tile rows by four activation rows, then single pairs for
+    /// what is left over.
+    @usableFromInline
+    static func tileProduct(tile: UnsafePointer<Float>, rows: Int, cols: Int, out: UnsafeMutablePointer<Float>,
+                            outStride: Int, x: UnsafePointer<Float>, xStride: Int, T: Int) {
+        var t = 0
+        while t + 4 <= T {
+            var i = 0
+            while i + 3 <= rows {
+                product3x4(tile + i * cols, cols: cols, out: out + t * outStride + i, outStride: outStride,
+                           x: x + t * xStride, xStride: xStride)
+                i += 3
             }
-            out[r] = acc.0.sum() + offsets[0]
-            out[outStride + r] = acc.1.sum() + offsets[1]
-            out[2 * outStride + r] = acc.2.sum() + offsets[2]
-            out[3 * outStride + r] = acc.3.sum() + offsets[3]
-            out[4 * outStride + r] = acc.4.sum() + offsets[4]
-            out[5 * outStride + r] = acc.5.sum() + offsets[5]
-            out[6 * outStride + r] = acc.6.sum() + offsets[6]
-            out[7 * outStride + r] = acc.7.sum() + offsets[7]
+            for i in i..<rows {
+                for k in t..<(t + 4) { out[k * outStride + i] = product1x1(tile + i * cols, x + k * xStride, cols: cols) }
+            }
+            t += 4
         }
+        for k in t..<T {
+            for i in 0..<rows { out[k * outStride + i] = product1x1(tile + i * cols, x + k * xStride, cols: cols) }
+        }
+    }
+
+    /// Three consecutive tile rows (at `w`) by four activation rows.
+    @inlinable @inline(__always)
+    static func product3x4(_ w: UnsafePointer<Float>, cols: Int, out: UnsafeMutablePointer<Float>, outStride: Int,
+                           x: UnsafePointer<Float>, xStride: Int) {
+        let w0 = UnsafeRawPointer(w), w1 = UnsafeRawPointer(w + cols), w2 = UnsafeRawPointer(w + 2 * cols)
+        let x0 = UnsafeRawPointer(x), x1 = UnsafeRawPointer(x + xStride)
+        let x2 = UnsafeRawPointer(x + 2 * xStride), x3 = UnsafeRawPointer(x + 3 * xStride)
+        var a00 = SIMD8<Float>(), a01 = SIMD8<Float>(), a02 = SIMD8<Float>(), a03 = SIMD8<Float>()
+        var a10 = SIMD8<Float>(), a11 = SIMD8<Float>(), a12 = SIMD8<Float>(), a13 = SIMD8<Float>()
+        var a20 = SIMD8<Float>(), a21 = SIMD8<Float>(), a22 = SIMD8<Float>(), a23 = SIMD8<Float>()
+        var offset = 0
+        let end = cols &* 4
+        while offset < end {
+            let u = w0.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
+            let v = w1.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
+            let s = w2.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
+            var c = x0.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
+            a00 = a00.addingProduct(u, c); a10 = a10.addingProduct(v, c); a20 = a20.addingProduct(s, c)
+            c = x1.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
+            a01 = a01.addingProduct(u, c); a11 = a11.addingProduct(v, c); a21 = a21.addingProduct(s, c)
+            c = x2.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
+            a02 = a02.addingProduct(u, c); a12 = a12.addingProduct(v, c); a22 = a22.addingProduct(s, c)
+            c = x3.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
+            a03 = a03.addingProduct(u, c); a13 = a13.addingProduct(v, c); a23 = a23.addingProduct(s, c)
+            offset &+= 32
+        }
+        out[0] = a00.sum(); out[1] = a10.sum(); out[2] = a20.sum()
+        out[outStride] = a01.sum(); out[outStride + 1] = a11.sum(); out[outStride + 2] = a21.sum()
+        out[2 * outStride] = a02.sum(); out[2 * outStride + 1] = a12.sum(); out[2 * outStride + 2] = a22.sum()
+        out[3 * outStride] = a03.sum(); out[3 * outStride + 1] = a13.sum(); out[3 * outStride + 2] = a23.sum()
+    }
+
+    /// One tile row by one activation row, in the same lane order.
+    @inlinable @inline(__always)
+    static func product1x1(_ w: UnsafePointer<Float>, _ x: UnsafePointer<Float>, cols: Int) -> Float {
+        let wp = UnsafeRawPointer(w), xp = UnsafeRawPointer(x)
+        var acc = SIMD8<Float>()
+        var offset = 0
+        while offset < cols &* 4 {
+            acc = acc.addingProduct(wp.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self),
+                                    xp.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self))
+            offset &+= 32
+        }
+        return acc.sum()
     }
 }
