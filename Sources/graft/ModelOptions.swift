@@ -15,7 +15,7 @@ struct ModelOptions: ParsableArguments {
     var threads: Int?
 
     @Option(help: ArgumentHelp(
-        "Activations in decode rows' quantized products: f32 (exact) or int16 (per group of 32 with an f32 scale; faster).",
+        "Activations in decode rows' quantized products: f32 (exact) or int16 (per group of 32 with an f32 scale; faster single-stream decode, slower batches).",
         valueName: "f32|int16"))
     var activations: MatMul.ActivationPrecision = .f32
 

@@ -28,7 +28,8 @@ public enum MatMul {
         /// Exact f32 math on the dequantized weights.
         case f32
         /// int16 per group of 32 with an f32 scale (relative rounding at most 1/65534 of
-        /// the group's largest value), integer products: faster, very nearly exact.
+        /// the group's largest value), integer products: very nearly exact, faster for
+        /// single rows, slower than f32's register-blocked batches.
         case int16
     }
 
