@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds and runs bandwidth.c (memory) against the project's int16 kernel, then peak.c
-# (arithmetic). Never in CI (timing).
+# Builds and runs bandwidth.c (memory) against the project's int16 kernel, peak.c
+# (arithmetic) and blocking.c (why the batched f32 product is register-blocked). Never
+# in CI (timing).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cc -O3 -mavx2 -mfma -mf16c -ffp-contract=off -pthread -I Sources/CSIMD/include \
@@ -8,3 +9,5 @@ cc -O3 -mavx2 -mfma -mf16c -ffp-contract=off -pthread -I Sources/CSIMD/include \
 /tmp/graft-bandwidth
 cc -O3 -mavx2 -mfma -ffp-contract=off -pthread bench/kernels/peak.c -o /tmp/graft-peak
 /tmp/graft-peak
+cc -O3 -mavx2 -mfma -mf16c -ffp-contract=off bench/kernels/blocking.c -o /tmp/graft-blocking
+/tmp/graft-blocking
