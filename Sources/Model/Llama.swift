@@ -125,15 +125,14 @@ public final class LlamaModel: @unchecked Sendable {
             var end = i
             while end < batch.sequenceCount, self.path(of: batch.spans[end]) == path { end += 1 }
             let rows = batch.spans[end - 1].firstRow + batch.spans[end - 1].rowCount - first
+            // Decode rows' adapters are gathered first, so the base product can prefetch them.
+            let count = path == .gemm ? 0 : gatherDecodeAdapters(s, batch, spans: i..<end, layer, target)
+            MatMul.forward(out: out + first * w.rows, outStride: w.rows, x: inp + first * w.cols, xStride: w.cols,
+                           T: rows, weight: w, scratch: s.matmulScratch, path: path,
+                           prefetch: UnsafeBufferPointer(start: s.loraSpans, count: count))
             if path == .gemm {
-                MatMul.forward(out: out + first * w.rows, outStride: w.rows, x: inp + first * w.cols, xStride: w.cols,
-                               T: rows, weight: w, scratch: s.matmulScratch, path: path)
                 applyPromptAdapters(out: out, inp, w, s, batch, spans: i..<end, layer, target)
             } else {
-                let count = gatherDecodeAdapters(s, batch, spans: i..<end, layer, target)
-                MatMul.forward(out: out + first * w.rows, outStride: w.rows, x: inp + first * w.cols, xStride: w.cols,
-                               T: rows, weight: w, scratch: s.matmulScratch, path: path,
-                               prefetch: UnsafeBufferPointer(start: s.loraSpans, count: count))
                 loraRowsForward(out: out, outStride: w.rows, x: inp, xStride: w.cols, rows: s.loraRows, count: count,
                                 inDim: w.cols, outDim: w.rows, shrink: s.loraShrink, shrinkStride: s.maxAdapterRank)
             }

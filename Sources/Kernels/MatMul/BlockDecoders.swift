@@ -26,6 +26,15 @@ func loadHalf(_ p: UnsafeRawPointer, _ offset: Int) -> Float {
     Float(Float16(bitPattern: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
 }
 
+/// Stores a decoded group's 32 floats at o (any alignment).
+@usableFromInline @inline(__always)
+func storeGroup(_ v: Group32, at o: UnsafeMutableRawPointer) {
+    o.storeBytes(of: v.0, as: SIMD8<Float>.self)
+    (o + 32).storeBytes(of: v.1, as: SIMD8<Float>.self)
+    (o + 64).storeBytes(of: v.2, as: SIMD8<Float>.self)
+    (o + 96).storeBytes(of: v.3, as: SIMD8<Float>.self)
+}
+
 @usableFromInline @inline(__always)
 func widen(_ v: SIMD8<Int8>) -> SIMD8<Float> { graft_widen_i8x8(v) }
 

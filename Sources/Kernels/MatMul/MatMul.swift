@@ -116,11 +116,7 @@ public enum MatMul {
         for r in rows {
             var p = w.row(r)
             for _ in 0..<groups {
-                let v = D.decode(p)
-                o.storeBytes(of: v.0, as: SIMD8<Float>.self)
-                (o + 32).storeBytes(of: v.1, as: SIMD8<Float>.self)
-                (o + 64).storeBytes(of: v.2, as: SIMD8<Float>.self)
-                (o + 96).storeBytes(of: v.3, as: SIMD8<Float>.self)
+                storeGroup(D.decode(p), at: o)
                 o += 128
                 p += D.groupByteCount
             }

@@ -119,11 +119,7 @@ extension MatMul {
             var p = w.row(r)
             for _ in 0..<(w.cols / 32) {
                 prefetch.advance()
-                let v = D.weights(p)
-                o.storeBytes(of: v.0, as: SIMD8<Float>.self)
-                (o + 32).storeBytes(of: v.1, as: SIMD8<Float>.self)
-                (o + 64).storeBytes(of: v.2, as: SIMD8<Float>.self)
-                (o + 96).storeBytes(of: v.3, as: SIMD8<Float>.self)
+                storeGroup(D.weights(p), at: o)
                 o += 128
                 p += D.groupByteCount
             }
