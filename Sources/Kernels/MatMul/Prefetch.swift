@@ -14,25 +14,40 @@ public struct PrefetchSpan {
     }
 }
 
-/// Hands out one span's cache lines a couple at a time from inside a kernel loop, so
-/// the requests trickle out between arithmetic instead of stalling it in a burst.
+/// Hands out one span's cache lines a few at a time from inside a kernel loop, so the
+/// requests trickle out between arithmetic instead of stalling it in a burst.
 @usableFromInline
 struct PrefetchCursor {
     @usableFromInline var next: UnsafeRawPointer?
     @usableFromInline let end: UnsafeRawPointer?
+    @usableFromInline let linesPerStep: Int
 
+    /// Two lines per `advance`, for loops with many short steps.
     @inlinable init(_ span: PrefetchSpan?) {
-        next = span?.start
-        end = span.map { $0.start + $0.byteCount }
+        self.init(span, linesPerStep: 2)
     }
 
-    /// Requests the next two lines, if any are left.
+    /// The whole span spread evenly over `steps` calls of `advance`.
+    @inlinable init(_ span: PrefetchSpan?, steps: Int) {
+        let lines = ((span?.byteCount ?? 0) + 63) / 64
+        self.init(span, linesPerStep: (lines + max(steps, 1) - 1) / max(steps, 1))
+    }
+
+    @inlinable init(_ span: PrefetchSpan?, linesPerStep: Int) {
+        next = span?.start
+        end = span.map { $0.start + $0.byteCount }
+        self.linesPerStep = linesPerStep
+    }
+
+    /// Requests the next lines, if any are left.
     @inlinable @inline(__always)
     mutating func advance() {
-        guard let line = next, let end, line < end else { return }
-        graft_prefetch(line)
-        graft_prefetch(line + 64)
-        next = line + 128
+        guard var line = next, let end else { return }
+        for _ in 0..<linesPerStep where line < end {
+            graft_prefetch(line)
+            line += 64
+        }
+        next = line
     }
 }
 

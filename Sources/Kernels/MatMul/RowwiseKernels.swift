@@ -35,19 +35,22 @@ extension MatMul {
         Parallel.forEachChunk(w.rows, minChunk: 32) { chunk, participant in
             let tile = scratch + participant * gemmTileRows * w.cols
             withPrefetchParts(chunk, of: w.rows, prefetch) { rows, span in
-                var cursor = PrefetchCursor(span)
                 guard T >= 4 else {
+                    var cursor = PrefetchCursor(span)
                     for t in 0..<T {
                         dotRows1(D.self, out: out + t * outStride, x: x + t * xStride, weight: w, rows: rows, prefetch: &cursor)
                     }
                     return
                 }
+                // Spread over the products, which take far longer than the decoding:
+                // one step per register block (about one per three rows by four).
+                var cursor = PrefetchCursor(span, steps: (rows.count + 2) / 3 * ((T + 3) / 4))
                 var r = rows.lowerBound
                 while r < rows.upperBound {
                     let n = min(tileRows, rows.upperBound - r)
-                    decodeTile(D.self, weight: w, rows: r..<(r + n), into: tile, prefetch: &cursor)
+                    decodeTile(D.self, weight: w, rows: r..<(r + n), into: tile)
                     tileProduct(tile: tile, rows: n, cols: w.cols, out: out + r, outStride: outStride,
-                                x: x, xStride: xStride, T: T)
+                                x: x, xStride: xStride, T: T, prefetch: &cursor)
                     r += n
                 }
             }
@@ -113,12 +116,11 @@ extension MatMul {
     /// Dequantizes weight rows `rows` into `tile` (row-major, `cols` floats per row).
     @inlinable
     static func decodeTile<D: BlockDecoder>(_: D.Type, weight w: WeightMatrix, rows: Range<Int>,
-                                            into tile: UnsafeMutablePointer<Float>, prefetch: inout PrefetchCursor) {
+                                            into tile: UnsafeMutablePointer<Float>) {
         var o = UnsafeMutableRawPointer(tile)
         for r in rows {
             var p = w.row(r)
             for _ in 0..<(w.cols / 32) {
-                prefetch.advance()
                 storeGroup(D.weights(p), at: o)
                 o += 128
                 p += D.groupByteCount
@@ -131,22 +133,26 @@ extension MatMul {
     /// what is left over.
     @usableFromInline
     static func tileProduct(tile: UnsafePointer<Float>, rows: Int, cols: Int, out: UnsafeMutablePointer<Float>,
-                            outStride: Int, x: UnsafePointer<Float>, xStride: Int, T: Int) {
+                            outStride: Int, x: UnsafePointer<Float>, xStride: Int, T: Int,
+                            prefetch: inout PrefetchCursor) {
         var t = 0
         while t + 4 <= T {
             var i = 0
             while i + 3 <= rows {
                 product3x4(tile + i * cols, cols: cols, out: out + t * outStride + i, outStride: outStride,
                            x: x + t * xStride, xStride: xStride)
+                prefetch.advance()
                 i += 3
             }
             for i in i..<rows {
                 for k in t..<(t + 4) { out[k * outStride + i] = product1x1(tile + i * cols, x + k * xStride, cols: cols) }
+                prefetch.advance()
             }
             t += 4
         }
         for k in t..<T {
             for i in 0..<rows { out[k * outStride + i] = product1x1(tile + i * cols, x + k * xStride, cols: cols) }
+            prefetch.advance()
         }
     }
 
