@@ -68,7 +68,9 @@ public func loraShrinkRow(s: UnsafeMutablePointer<Float>, x: UnsafePointer<Float
     let groups = LoRAPacking.paddedRank(rank) / 4
     let fullBlocks = inDim / 8
     let groupBytes = LoRAPacking.paddedCols(inDim) &* 8  // 4 ranks × 2 bytes per column
-    // x's last partial block, zero-padded: the packed A is zero there too.
+    // x's last partial block, zero-padded: the packed A is zero there too. It is added
+    // after the loop, not chosen inside it: a select there cost the loop a register and
+    // put a spill on an accumulator's dependency chain.
     var xTail = SIMD8<Float>()
     for l in 0..<(inDim & 7) { xTail[l] = x[fullBlocks &* 8 &+ l] }
     let hasTail = inDim & 7 != 0
@@ -76,11 +78,15 @@ public func loraShrinkRow(s: UnsafeMutablePointer<Float>, x: UnsafePointer<Float
     while g + 2 <= groups {
         var p = UnsafeRawPointer(a) + g &* groupBytes
         var c: Group32 = (.zero, .zero, .zero, .zero), d: Group32 = (.zero, .zero, .zero, .zero)
-        for b in 0..<(fullBlocks &+ (hasTail ? 1 : 0)) {
-            let xv = b < fullBlocks ? UnsafeRawPointer(x + b &* 8).loadUnaligned(as: SIMD8<Float>.self) : xTail
+        for b in 0..<fullBlocks {
+            let xv = UnsafeRawPointer(x + b &* 8).loadUnaligned(as: SIMD8<Float>.self)
             accumulateRankGroup(&c, p, xv)
             accumulateRankGroup(&d, p + groupBytes, xv)
             p += 64
+        }
+        if hasTail {
+            accumulateRankGroup(&c, p, xTail)
+            accumulateRankGroup(&d, p + groupBytes, xTail)
         }
         storeRankGroup(s + g &* 4, c, scale)
         storeRankGroup(s + (g &* 4 &+ 4), d, scale)
@@ -89,11 +95,11 @@ public func loraShrinkRow(s: UnsafeMutablePointer<Float>, x: UnsafePointer<Float
     if g < groups {
         var p = UnsafeRawPointer(a) + g &* groupBytes
         var c: Group32 = (.zero, .zero, .zero, .zero)
-        for b in 0..<(fullBlocks &+ (hasTail ? 1 : 0)) {
-            let xv = b < fullBlocks ? UnsafeRawPointer(x + b &* 8).loadUnaligned(as: SIMD8<Float>.self) : xTail
-            accumulateRankGroup(&c, p, xv)
+        for b in 0..<fullBlocks {
+            accumulateRankGroup(&c, p, UnsafeRawPointer(x + b &* 8).loadUnaligned(as: SIMD8<Float>.self))
             p += 64
         }
+        if hasTail { accumulateRankGroup(&c, p, xTail) }
         storeRankGroup(s + g &* 4, c, scale)
     }
 }
