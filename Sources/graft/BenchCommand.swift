@@ -32,7 +32,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Instead of speed, the memory table: peak RSS with the base model alone, then with 8 and 32 adapters decoding.")
     var memory = false
 
-    @Flag(help: "Instead of the engine, the decode path's weight products alone: every projection and the output matrix with 1, 8 and 32 rows.")
+    @Flag(help: "Instead of the engine, the decode path's weight products alone: every projection and the output matrix with 1, 8 and 32 rows; then the adapter side paths of 32 rows alone, with one adapter and with 32.")
     var kernels = false
 
     func validate() throws {
@@ -166,6 +166,20 @@ struct BenchCommand: AsyncParsableCommand {
         }
         report(["name": "kernel_ratios", "runs": runs,
                 "rows_32_over_1": EngineBench.median(rounds.map { tokens(32) / $0[2].seconds / (tokens(1) / $0[0].seconds) })])
+
+        // The side paths of 32 decode rows, one adapter for all and one each (all seven
+        // projections, --adapter-rank), alternating, tokens/s of the side path alone.
+        let shape = bench.model.adapterShape
+        let distinct = (0..<32).map { LoRAAdapter.random(shape: shape, rank: adapterRank, seed: UInt64($0)) }
+        var sideSeconds: [[Double]] = [[], []]
+        for round in 0...runs {
+            let seconds = [[distinct[0]], distinct].map { bench.measureSidePath(rows: 32, adapters: $0, passes: 2) }
+            if round > 0 { for i in 0..<2 { sideSeconds[i].append(seconds[i]) } }
+        }
+        for (i, adapters) in [1, 32].enumerated() {
+            report(["name": "kernels_side_path", "rows": 32, "adapters": adapters, "adapter_rank": adapterRank,
+                    "runs": runs, "tokens_per_second": 64 / EngineBench.median(sideSeconds[i])])
+        }
     }
 
     private func report(_ fields: [String: Any]) {

@@ -1,3 +1,4 @@
+import Adapters
 import Foundation
 import Kernels
 import Model
@@ -60,11 +61,54 @@ struct KernelBench {
         }
     }
 
+    /// Seconds for `passes` passes of the decode rows' adapter side paths alone (every
+    /// projection of every layer, forward order) with `T` rows, row t taking
+    /// adapters[t % adapters.count]: one adapter shared by all rows, or one each. The
+    /// engine overlaps part of this with the base product (its prefetch); this is the
+    /// side path's own cost, for measuring changes to its kernels.
+    func measureSidePath(rows T: Int, adapters: [LoRAAdapter], passes: Int) -> Double {
+        let layerCount = model.weights.layers.count
+        let dims = LoRATarget.allCases.map { adapters[0].weights(layer: 0, target: $0)! }
+        let widest = dims.map { max($0.inDim, $0.outDim) }.max()!
+        let stride = LoRAPacking.paddedRank(adapters.map(\.rank).max()!)
+        let x = UnsafeMutablePointer<Float>.allocate(capacity: T * widest)
+        let out = UnsafeMutablePointer<Float>.allocate(capacity: T * widest)
+        let shrink = UnsafeMutablePointer<Float>.allocate(capacity: T * stride)
+        let rows = UnsafeMutablePointer<LoRARow>.allocate(capacity: T)
+        defer { x.deallocate(); out.deallocate(); shrink.deallocate(); rows.deallocate() }
+        var generator = SystemRandomNumberGenerator()
+        for i in 0..<(T * widest) { x[i] = Float.random(in: -1...1, using: &generator) }
+        out.initialize(repeating: 0, count: T * widest)
+
+        var total = 0.0
+        for _ in 0..<passes {
+            for l in 0..<layerCount {
+                for target in LoRATarget.allCases {
+                    var inDim = 0, outDim = 0
+                    for t in 0..<T {
+                        let w = adapters[t % adapters.count].weights(layer: l, target: target)!
+                        rows[t] = LoRARow(row: t, a: w.a, bT: w.bT, rank: w.rank, scale: w.scale)
+                        (inDim, outDim) = (w.inDim, w.outDim)
+                    }
+                    total += Self.seconds {
+                        loraRowsForward(out: out, outStride: outDim, x: x, xStride: inDim, rows: rows, count: T,
+                                        inDim: inDim, outDim: outDim, shrink: shrink, shrinkStride: stride)
+                    }
+                }
+            }
+        }
+        return total
+    }
+
     private func time(_ name: String, _ perKind: inout [String: Double], _ body: () -> Void) -> Double {
-        let start = DispatchTime.now().uptimeNanoseconds
-        body()
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let seconds = Self.seconds(body)
         perKind[name, default: 0] += seconds
         return seconds
+    }
+
+    private static func seconds(_ body: () -> Void) -> Double {
+        let start = DispatchTime.now().uptimeNanoseconds
+        body()
+        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     }
 }

@@ -115,6 +115,44 @@ private func pack(_ count: Int, _ body: (UnsafeMutablePointer<Float16>) -> Void)
         }
     }
 
+    @Test(arguments: [(77, 75, 5), (576, 1536, 16), (1536, 576, 13)])
+    func rowsSharingAnAdapterMatchEachAlone(inDim: Int, outDim: Int, rank: Int) {
+        // Given 7 rows: five share one adapter (neighbours, so they go in pairs with one
+        // left over), then two of another
+        var rng = TestRandom(seed: UInt64(inDim + rank))
+        let T = 7, stride = LoRAPacking.paddedRank(rank)
+        let adapters = (0..<2).map { _ in HalfLoRA(rank: rank, inDim: inDim, outDim: outDim, rng: &rng) }
+        let assignment = [0, 0, 0, 0, 0, 1, 1]
+        let x = rng.floats(T * inDim), base = rng.floats(T * outDim)
+        func run(_ rowsToRun: [Int]) -> [Float] {
+            var out = base
+            var shrink = [Float](repeating: .nan, count: T * stride)
+            adapters.map(\.packedA).withPointers { aPointers in
+                adapters.map(\.packedBT).withPointers { bPointers in
+                    let rows = rowsToRun.map { t in
+                        LoRARow(row: t, a: aPointers[assignment[t]], bT: bPointers[assignment[t]], rank: rank, scale: 0.5)
+                    }
+                    loraRowsForward(out: &out, outStride: outDim, x: x, xStride: inDim, rows: rows, count: rows.count,
+                                    inDim: inDim, outDim: outDim, shrink: &shrink, shrinkStride: stride)
+                }
+            }
+            return out
+        }
+        // When they run together, and each runs alone
+        let together = run(Array(0..<T))
+        for t in 0..<T {
+            let alone = run([t])
+            let rowRange = (t * outDim)..<((t + 1) * outDim)
+            // Then each row is bit-identical either way, and matches the naive side path
+            #expect(Array(alone[rowRange]) == Array(together[rowRange]), "row \(t)")
+            let side = adapters[assignment[t]].reference(x: x[(t * inDim)..<((t + 1) * inDim)], scale: 0.5)
+            for o in 0..<outDim {
+                #expect(abs(Double(together[t * outDim + o]) - (Double(base[t * outDim + o]) + side[o])) < 1e-3,
+                        "row \(t) output \(o)")
+            }
+        }
+    }
+
     @Test(arguments: [(1, 3), (4, 8), (5, 13), (16, 40)])
     func packingRoundTripsAndPadsWithZeros(rank: Int, cols: Int) {
         // Given a (rank, cols) matrix of distinct halves

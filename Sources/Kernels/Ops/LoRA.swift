@@ -30,78 +30,117 @@ public struct LoRARow {
 
 /// For each of `count` rows: out[row] += scale · B(A · x[row]), A and Bᵀ packed
 /// (`LoRAPacking`). shrink: scratch of count · shrinkStride floats (shrinkStride ≥
-/// every row's padded rank).
+/// every row's padded rank). Neighbouring rows of one adapter (the engine orders rows
+/// by adapter) go two at a time, sharing each load of the adapter's weights.
 public func loraRowsForward(out: UnsafeMutablePointer<Float>, outStride: Int,
                             x: UnsafePointer<Float>, xStride: Int,
                             rows: UnsafePointer<LoRARow>, count: Int, inDim: Int, outDim: Int,
                             shrink: UnsafeMutablePointer<Float>, shrinkStride: Int) {
     guard count > 0 else { return }
     Parallel.forEachChunk(count) { chunk in
-        for i in chunk {
+        var i = chunk.lowerBound
+        while i < chunk.upperBound {
             let r = rows[i]
             precondition(LoRAPacking.paddedRank(r.rank) <= shrinkStride, "rank \(r.rank) above the shrink stride \(shrinkStride)")
-            loraRowForward(out: out + r.row &* outStride, x: x + r.row &* xStride, a: r.a, bT: r.bT,
-                           rank: r.rank, inDim: inDim, outDim: outDim, scale: r.scale,
-                           shrink: shrink + i &* shrinkStride)
+            let pair = i + 1 < chunk.upperBound && rows[i + 1].sharesWeights(with: r)
+            let second = pair ? rows[i + 1].row : r.row
+            loraSidePath(pair: pair, out: (out + r.row &* outStride, out + second &* outStride),
+                         x: (x + r.row &* xStride, x + second &* xStride), a: r.a, bT: r.bT,
+                         rank: r.rank, inDim: inDim, outDim: outDim, scale: r.scale,
+                         shrink: (shrink + i &* shrinkStride, shrink + (i &+ 1) &* shrinkStride))
+            i &+= pair ? 2 : 1
         }
     }
 }
 
-// One row: s = scale · A·x, then out += Σ_r s[r]·Bᵀ[r] with r in order. Each output
-// element and each s[r] has one summation order whatever the grouping around it, so a
-// row's result never depends on other rows. shrink: paddedRank(rank) floats.
-@inlinable
-public func loraRowForward(out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>,
-                           a: UnsafePointer<Float16>, bT: UnsafePointer<Float16>,
-                           rank: Int, inDim: Int, outDim: Int, scale: Float,
-                           shrink s: UnsafeMutablePointer<Float>) {
-    loraShrinkRow(s: s, x: x, a: a, rank: rank, inDim: inDim, scale: scale)
-    loraExpandRow(out: out, s: s, bT: bT, rank: rank, outDim: outDim)
+extension LoRARow {
+    /// Whether both rows apply the same matrices with the same scale.
+    @inlinable func sharesWeights(with other: LoRARow) -> Bool {
+        a == other.a && bT == other.bT && rank == other.rank && scale == other.scale
+    }
+}
+
+/// Two pointers, one per row of a pair; the second is ignored for a single row.
+public typealias RowPair<P> = (P, P)
+
+// One row, or two rows of one adapter: s = scale · A·x, then out += Σ_r s[r]·Bᵀ[r]
+// with r in order. Each output element and each s[r] has one summation order whatever
+// the grouping around it (a pair shares loads, never sums), so a row's result never
+// depends on other rows. `pair` is a constant at each call site, so the single-row
+// body carries none of the pair's work. shrink: paddedRank(rank) floats per row.
+@inlinable @inline(__always)
+func loraSidePath(pair: Bool, out: RowPair<UnsafeMutablePointer<Float>>, x: RowPair<UnsafePointer<Float>>,
+                  a: UnsafePointer<Float16>, bT: UnsafePointer<Float16>, rank: Int, inDim: Int, outDim: Int,
+                  scale: Float, shrink: RowPair<UnsafeMutablePointer<Float>>) {
+    if pair {
+        loraShrink(pair: true, s: shrink, x: x, a: a, rank: rank, inDim: inDim, scale: scale)
+        loraExpand(pair: true, out: out, s: (UnsafePointer(shrink.0), UnsafePointer(shrink.1)), bT: bT, rank: rank, outDim: outDim)
+    } else {
+        loraShrink(pair: false, s: shrink, x: x, a: a, rank: rank, inDim: inDim, scale: scale)
+        loraExpand(pair: false, out: out, s: (UnsafePointer(shrink.0), UnsafePointer(shrink.1)), bT: bT, rank: rank, outDim: outDim)
+    }
 }
 
 /// s[r] = scale · Σ_i A[r,i]·x[i] for r in 0..<paddedRank(rank) (zero for the padding
-/// ranks). A packed: each group of four ranks is one contiguous stream of 8-element
-/// blocks, [block][rank in group][8]; two groups go at a time, sharing each load of x.
-@inlinable
-public func loraShrinkRow(s: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, a: UnsafePointer<Float16>,
-                          rank: Int, inDim: Int, scale: Float) {
+/// ranks), for one row or a pair. A packed: each group of four ranks is one contiguous
+/// stream of 8-element blocks, [block][rank in group][8]. Eight accumulators: two rank
+/// groups of one row sharing each load of x, or one group of two rows sharing each
+/// load of A.
+@inlinable @inline(__always)
+func loraShrink(pair: Bool, s: RowPair<UnsafeMutablePointer<Float>>, x: RowPair<UnsafePointer<Float>>,
+                a: UnsafePointer<Float16>, rank: Int, inDim: Int, scale: Float) {
     let groups = LoRAPacking.paddedRank(rank) / 4
     let fullBlocks = inDim / 8
     let groupBytes = LoRAPacking.paddedCols(inDim) &* 8  // 4 ranks × 2 bytes per column
     // x's last partial block, zero-padded: the packed A is zero there too. It is added
     // after the loop, not chosen inside it: a select there cost the loop a register and
     // put a spill on an accumulator's dependency chain.
-    var xTail = SIMD8<Float>()
-    for l in 0..<(inDim & 7) { xTail[l] = x[fullBlocks &* 8 &+ l] }
     let hasTail = inDim & 7 != 0
+    let tail = (partialBlock(x.0, inDim), pair ? partialBlock(x.1, inDim) : SIMD8<Float>())
+    @inline(__always) func xBlock(_ x: UnsafePointer<Float>, _ b: Int) -> SIMD8<Float> {
+        UnsafeRawPointer(x + b &* 8).loadUnaligned(as: SIMD8<Float>.self)
+    }
     var g = 0
-    while g + 2 <= groups {
-        var p = UnsafeRawPointer(a) + g &* groupBytes
+    while g < groups {
+        // A pair takes one group at a time; a single row two when there are two left.
+        let twoGroups = !pair && g + 2 <= groups
+        let p = UnsafeRawPointer(a) + g &* groupBytes
         var c: Group32 = (.zero, .zero, .zero, .zero), d: Group32 = (.zero, .zero, .zero, .zero)
-        for b in 0..<fullBlocks {
-            let xv = UnsafeRawPointer(x + b &* 8).loadUnaligned(as: SIMD8<Float>.self)
-            accumulateRankGroup(&c, p, xv)
-            accumulateRankGroup(&d, p + groupBytes, xv)
-            p += 64
+        if pair {
+            for b in 0..<fullBlocks { accumulateRankGroup(&c, &d, p + b &* 64, xBlock(x.0, b), xBlock(x.1, b)) }
+            if hasTail { accumulateRankGroup(&c, &d, p + fullBlocks &* 64, tail.0, tail.1) }
+            storeRankGroup(s.0 + g &* 4, c, scale)
+            storeRankGroup(s.1 + g &* 4, d, scale)
+            g &+= 1
+        } else if twoGroups {
+            for b in 0..<fullBlocks {
+                let xv = xBlock(x.0, b)
+                accumulateRankGroup(&c, p + b &* 64, xv)
+                accumulateRankGroup(&d, p + groupBytes + b &* 64, xv)
+            }
+            if hasTail {
+                accumulateRankGroup(&c, p + fullBlocks &* 64, tail.0)
+                accumulateRankGroup(&d, p + groupBytes + fullBlocks &* 64, tail.0)
+            }
+            storeRankGroup(s.0 + g &* 4, c, scale)
+            storeRankGroup(s.0 + (g &* 4 &+ 4), d, scale)
+            g &+= 2
+        } else {
+            for b in 0..<fullBlocks { accumulateRankGroup(&c, p + b &* 64, xBlock(x.0, b)) }
+            if hasTail { accumulateRankGroup(&c, p + fullBlocks &* 64, tail.0) }
+            storeRankGroup(s.0 + g &* 4, c, scale)
+            g &+= 1
         }
-        if hasTail {
-            accumulateRankGroup(&c, p, xTail)
-            accumulateRankGroup(&d, p + groupBytes, xTail)
-        }
-        storeRankGroup(s + g &* 4, c, scale)
-        storeRankGroup(s + (g &* 4 &+ 4), d, scale)
-        g &+= 2
     }
-    if g < groups {
-        var p = UnsafeRawPointer(a) + g &* groupBytes
-        var c: Group32 = (.zero, .zero, .zero, .zero)
-        for b in 0..<fullBlocks {
-            accumulateRankGroup(&c, p, UnsafeRawPointer(x + b &* 8).loadUnaligned(as: SIMD8<Float>.self))
-            p += 64
-        }
-        if hasTail { accumulateRankGroup(&c, p, xTail) }
-        storeRankGroup(s + g &* 4, c, scale)
-    }
+}
+
+/// The columns of x past its last full block of 8, zero-padded to a block.
+@inlinable @inline(__always)
+func partialBlock(_ x: UnsafePointer<Float>, _ count: Int) -> SIMD8<Float> {
+    var v = SIMD8<Float>()
+    let first = count & ~7
+    for l in 0..<(count & 7) { v[l] = x[first &+ l] }
+    return v
 }
 
 /// c.k += A[4g + k, block] · x[block] for one packed block of four ranks at p.
@@ -113,51 +152,93 @@ func accumulateRankGroup(_ c: inout Group32, _ p: UnsafeRawPointer, _ xv: SIMD8<
     c.3 = c.3.addingProduct(graft_load_f16x8(p + 48), xv)
 }
 
+/// The same for two rows at once: each half of A is widened once for both.
+@usableFromInline @inline(__always)
+func accumulateRankGroup(_ c: inout Group32, _ d: inout Group32, _ p: UnsafeRawPointer,
+                         _ x0: SIMD8<Float>, _ x1: SIMD8<Float>) {
+    var w = graft_load_f16x8(p)
+    c.0 = c.0.addingProduct(w, x0); d.0 = d.0.addingProduct(w, x1)
+    w = graft_load_f16x8(p + 16)
+    c.1 = c.1.addingProduct(w, x0); d.1 = d.1.addingProduct(w, x1)
+    w = graft_load_f16x8(p + 32)
+    c.2 = c.2.addingProduct(w, x0); d.2 = d.2.addingProduct(w, x1)
+    w = graft_load_f16x8(p + 48)
+    c.3 = c.3.addingProduct(w, x0); d.3 = d.3.addingProduct(w, x1)
+}
+
 @usableFromInline @inline(__always)
 func storeRankGroup(_ s: UnsafeMutablePointer<Float>, _ c: Group32, _ scale: Float) {
     (s[0], s[1], s[2], s[3]) = (c.0.sum() * scale, c.1.sum() * scale, c.2.sum() * scale, c.3.sum() * scale)
 }
 
-/// out[o] += Σ_r s[r]·Bᵀ[r,o], r in order. Bᵀ packed: each block of 8 outputs is one
-/// contiguous run [rank][8]; four blocks go at a time for four independent FMA chains.
-@inlinable
-public func loraExpandRow(out: UnsafeMutablePointer<Float>, s: UnsafePointer<Float>, bT: UnsafePointer<Float16>,
-                          rank: Int, outDim: Int) {
+/// out[o] += Σ_r s[r]·Bᵀ[r,o], r in order, for one row or a pair. Bᵀ packed: each
+/// block of 8 outputs is one contiguous run [rank][8]. Eight accumulators: four output
+/// blocks of one row, or two blocks of two rows sharing each widened load of Bᵀ.
+@inlinable @inline(__always)
+func loraExpand(pair: Bool, out: RowPair<UnsafeMutablePointer<Float>>, s: RowPair<UnsafePointer<Float>>,
+                bT: UnsafePointer<Float16>, rank: Int, outDim: Int) {
     let blockBytes = LoRAPacking.paddedRank(rank) &* 16
     let fullBlocks = outDim / 8
+    let step = pair ? 2 : 4
     var p = UnsafeRawPointer(bT)
     var o = 0
-    var block = 0
-    while block + 4 <= fullBlocks {
-        var c0 = SIMD8<Float>(), c1 = SIMD8<Float>(), c2 = SIMD8<Float>(), c3 = SIMD8<Float>()
+    while o + step &* 8 <= fullBlocks &* 8 {
+        var c: Group32 = (.zero, .zero, .zero, .zero)
         for r in 0..<rank {
-            let sr = SIMD8<Float>(repeating: s[r])
             let q = p + r &* 16
-            c0 = c0.addingProduct(graft_load_f16x8(q), sr)
-            c1 = c1.addingProduct(graft_load_f16x8(q + blockBytes), sr)
-            c2 = c2.addingProduct(graft_load_f16x8(q + 2 &* blockBytes), sr)
-            c3 = c3.addingProduct(graft_load_f16x8(q + 3 &* blockBytes), sr)
+            let s0 = SIMD8<Float>(repeating: s.0[r])
+            if pair {
+                let s1 = SIMD8<Float>(repeating: s.1[r])
+                var w = graft_load_f16x8(q)
+                c.0 = c.0.addingProduct(w, s0); c.2 = c.2.addingProduct(w, s1)
+                w = graft_load_f16x8(q + blockBytes)
+                c.1 = c.1.addingProduct(w, s0); c.3 = c.3.addingProduct(w, s1)
+            } else {
+                c.0 = c.0.addingProduct(graft_load_f16x8(q), s0)
+                c.1 = c.1.addingProduct(graft_load_f16x8(q + blockBytes), s0)
+                c.2 = c.2.addingProduct(graft_load_f16x8(q + 2 &* blockBytes), s0)
+                c.3 = c.3.addingProduct(graft_load_f16x8(q + 3 &* blockBytes), s0)
+            }
         }
-        let w = UnsafeMutableRawPointer(out + o)
-        w.storeBytes(of: w.loadUnaligned(as: SIMD8<Float>.self) + c0, as: SIMD8<Float>.self)
-        (w + 32).storeBytes(of: (w + 32).loadUnaligned(as: SIMD8<Float>.self) + c1, as: SIMD8<Float>.self)
-        (w + 64).storeBytes(of: (w + 64).loadUnaligned(as: SIMD8<Float>.self) + c2, as: SIMD8<Float>.self)
-        (w + 96).storeBytes(of: (w + 96).loadUnaligned(as: SIMD8<Float>.self) + c3, as: SIMD8<Float>.self)
-        p += 4 &* blockBytes
-        o &+= 32
-        block &+= 4
+        if pair {
+            addBlocks(out.0 + o, c.0, c.1)
+            addBlocks(out.1 + o, c.2, c.3)
+        } else {
+            addBlocks(out.0 + o, c.0, c.1)
+            addBlocks(out.0 + (o &+ 16), c.2, c.3)
+        }
+        p += step &* blockBytes
+        o &+= step &* 8
     }
     while o < outDim {
-        var c = SIMD8<Float>()
-        for r in 0..<rank { c = c.addingProduct(graft_load_f16x8(p + r &* 16), SIMD8<Float>(repeating: s[r])) }
-        if o + 8 <= outDim {
-            let w = UnsafeMutableRawPointer(out + o)
-            w.storeBytes(of: w.loadUnaligned(as: SIMD8<Float>.self) + c, as: SIMD8<Float>.self)
-        } else {
-            for l in 0..<(outDim &- o) { out[o &+ l] += c[l] }
+        var c0 = SIMD8<Float>(), c1 = SIMD8<Float>()
+        for r in 0..<rank {
+            let w = graft_load_f16x8(p + r &* 16)
+            c0 = c0.addingProduct(w, SIMD8<Float>(repeating: s.0[r]))
+            if pair { c1 = c1.addingProduct(w, SIMD8<Float>(repeating: s.1[r])) }
         }
+        addBlock(out.0 + o, c0, count: outDim &- o)
+        if pair { addBlock(out.1 + o, c1, count: outDim &- o) }
         p += blockBytes
         o &+= 8
+    }
+}
+
+/// out[0..<16] += (u, v).
+@inlinable @inline(__always)
+func addBlocks(_ out: UnsafeMutablePointer<Float>, _ u: SIMD8<Float>, _ v: SIMD8<Float>) {
+    addBlock(out, u, count: 8)
+    addBlock(out + 8, v, count: 8)
+}
+
+/// out[0..<min(count, 8)] += c.
+@inlinable @inline(__always)
+func addBlock(_ out: UnsafeMutablePointer<Float>, _ c: SIMD8<Float>, count: Int) {
+    if count >= 8 {
+        let w = UnsafeMutableRawPointer(out)
+        w.storeBytes(of: w.loadUnaligned(as: SIMD8<Float>.self) + c, as: SIMD8<Float>.self)
+    } else {
+        for l in 0..<count { out[l] += c[l] }
     }
 }
 
