@@ -15,15 +15,27 @@ static inline __attribute__((always_inline)) graft_f32x8 graft_widen_i8x8(graft_
 
 typedef int graft_i32x8 __attribute__((ext_vector_type(8)));
 
-// The low and high nibbles of eight bytes as floats. Both widen the bytes to 32-bit
-// lanes first (one vpmovzxbd, shared once inlined), then mask or shift there: fewer
-// instructions than splitting the nibbles in bytes and widening each half.
-static inline __attribute__((always_inline)) graft_f32x8 graft_low_nibbles_u8x8(graft_u8x8 v) {
-    return __builtin_convertvector(__builtin_convertvector(v, graft_i32x8) & 15, graft_f32x8);
+// Eight bytes at p widened to 32-bit lanes, for their nibbles: one vpmovzxbd straight
+// from memory, then a mask (low nibble) or a shift (high nibble) per eight weights. The
+// empty asm keeps the compiler from narrowing that mask or shift back to bytes, its
+// canonical form, which compiled to a separate load, byte-domain masking and a widening
+// per eight nibbles: six more instructions per group of 32 weights.
+static inline __attribute__((always_inline)) graft_i32x8 graft_widen_u8x8_at(const void *p) {
+    graft_u8x8 v;
+    __builtin_memcpy(&v, p, sizeof v);
+    graft_i32x8 w = __builtin_convertvector(v, graft_i32x8);
+#if defined(__AVX__)  // the kernels' flags; modules that only import the header lack them
+    __asm__("" : "+x"(w));
+#endif
+    return w;
 }
 
-static inline __attribute__((always_inline)) graft_f32x8 graft_high_nibbles_u8x8(graft_u8x8 v) {
-    return __builtin_convertvector(__builtin_convertvector(v, graft_i32x8) >> 4, graft_f32x8);
+static inline __attribute__((always_inline)) graft_f32x8 graft_low_nibbles(graft_i32x8 w) {
+    return __builtin_convertvector(w & 15, graft_f32x8);
+}
+
+static inline __attribute__((always_inline)) graft_f32x8 graft_high_nibbles(graft_i32x8 w) {
+    return __builtin_convertvector(w >> 4, graft_f32x8);
 }
 
 // e^x for eight lanes, for softmax and SiLU (the scalar libm call was a visible share

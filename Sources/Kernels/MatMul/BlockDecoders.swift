@@ -42,9 +42,8 @@ func widen(_ v: SIMD8<Int8>) -> SIMD8<Float> { graft_widen_i8x8(v) }
 /// nibbles 16..<32 (the Q4_0 and Q4_1 layout).
 @usableFromInline @inline(__always)
 func nibbleGroup(_ p: UnsafeRawPointer) -> Group32 {
-    let a = p.loadUnaligned(as: SIMD8<UInt8>.self)
-    let b = p.loadUnaligned(fromByteOffset: 8, as: SIMD8<UInt8>.self)
-    return (graft_low_nibbles_u8x8(a), graft_low_nibbles_u8x8(b), graft_high_nibbles_u8x8(a), graft_high_nibbles_u8x8(b))
+    let a = graft_widen_u8x8_at(p), b = graft_widen_u8x8_at(p + 8)
+    return (graft_low_nibbles(a), graft_low_nibbles(b), graft_high_nibbles(a), graft_high_nibbles(b))
 }
 
 /// Q4_1: f16 d @0, f16 m @2, 16 bytes of nibbles @4. Low nibbles are elements 0..<16,
