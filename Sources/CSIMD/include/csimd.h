@@ -68,6 +68,27 @@ static inline __attribute__((always_inline)) graft_f32x8 graft_load_f16x8(const 
     return __builtin_convertvector(v, graft_f32x8);
 }
 
+// Two IEEE halves at p (a Q4_1 group's scale and offset) as [a, b, a, b, ...] floats:
+// one 32-bit broadcast load and one vcvtph2ps, where two scalar half loads took an
+// insert, a conversion and a broadcast each. graft_even_lanes and graft_odd_lanes then
+// splat a and b with one in-lane permute each.
+static inline __attribute__((always_inline)) graft_f32x8 graft_load_f16_pair_x4(const void *p) {
+    typedef _Float16 graft_f16x8 __attribute__((ext_vector_type(8)));
+    typedef int graft_i32x4 __attribute__((ext_vector_type(4)));
+    int bits;
+    __builtin_memcpy(&bits, p, sizeof bits);
+    graft_i32x4 splat = (graft_i32x4)bits;
+    return __builtin_convertvector((graft_f16x8)splat, graft_f32x8);
+}
+
+static inline __attribute__((always_inline)) graft_f32x8 graft_even_lanes(graft_f32x8 v) {
+    return __builtin_shufflevector(v, v, 0, 0, 0, 0, 4, 4, 4, 4);
+}
+
+static inline __attribute__((always_inline)) graft_f32x8 graft_odd_lanes(graft_f32x8 v) {
+    return __builtin_shufflevector(v, v, 1, 1, 1, 1, 5, 5, 5, 5);
+}
+
 // Asks for the cache line at p ahead of use (never faults). Swift has no spelling.
 static inline __attribute__((always_inline)) void graft_prefetch(const void *p) {
     __builtin_prefetch(p, 0, 3);

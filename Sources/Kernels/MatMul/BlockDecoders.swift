@@ -61,8 +61,8 @@ public enum Q4_1Decoder: BlockDecoder {
     }
     @inlinable @inline(__always)
     public static func weights(_ p: UnsafeRawPointer) -> Group32 {
-        let d = SIMD8<Float>(repeating: loadHalf(p, 0))
-        let m = SIMD8<Float>(repeating: loadHalf(p, 2))
+        let dm = graft_load_f16_pair_x4(p)
+        let d = graft_even_lanes(dm), m = graft_odd_lanes(dm)
         let q = nibbles(p)
         return (m.addingProduct(q.0, d), m.addingProduct(q.1, d), m.addingProduct(q.2, d), m.addingProduct(q.3, d))
     }
