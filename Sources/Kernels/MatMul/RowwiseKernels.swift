@@ -21,16 +21,19 @@ import CSIMD
 
 extension MatMul {
     /// Weight rows a thread dequantizes at a time for a batch: a multiple of the
-    /// register block's three. 12 rows of 576 columns is 27 KB, so the tile stays in
-    /// the core's cache (L1 32 KB, L2 1 MB here) while every activation row passes over
-    /// it. The value the C scratch test used; not tuned further.
-    @usableFromInline static let tileRows = 12
+    /// register block's three, as many as fit in 16 KB, so the tile and the four
+    /// activation rows a block reads share the core's 32 KB L1 (12 rows of 576
+    /// columns, 27 KB, overflowed it).
+    @inlinable static func tileRows(cols: Int) -> Int {
+        max(3, 16384 / (cols * 4) / 3 * 3)
+    }
 
     @inlinable
     static func rowwiseForward<D: BlockDecoder>(_: D.Type, out: UnsafeMutablePointer<Float>, outStride: Int,
                                                 x: UnsafePointer<Float>, xStride: Int, T: Int,
                                                 weight w: WeightMatrix, scratch: UnsafeMutablePointer<Float>,
                                                 prefetch: UnsafeBufferPointer<PrefetchSpan>) {
+        let tileRows = tileRows(cols: w.cols)
         precondition(tileRows <= gemmTileRows, "rowwise tile exceeds its scratch")
         Parallel.forEachChunk(w.rows, minChunk: 32) { chunk, participant in
             let tile = scratch + participant * gemmTileRows * w.cols
