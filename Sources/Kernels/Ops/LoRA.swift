@@ -9,8 +9,9 @@ import CSIMD
 //
 // Two kernels, as in MatMul:
 // - loraRowsForward (decode rows): every row has its own adapter (or none) and sums
-//   alone in a fixed order, so its result never depends on the rest of the batch; all
-//   rows of a projection run as one parallel job;
+//   in a fixed order of its own, so its result never depends on the rest of the batch
+//   (neighbouring rows of one adapter share loads, never sums); all rows of a
+//   projection run as one parallel job;
 // - loraGemmForward (prompt chunks): rows of one adapter, two sgemm calls on the
 //   weights unpacked to f32 scratch.
 
