@@ -171,14 +171,17 @@ struct BenchCommand: AsyncParsableCommand {
         // projections, --adapter-rank), alternating, tokens/s of the side path alone.
         let shape = bench.model.adapterShape
         let distinct = (0..<32).map { LoRAAdapter.random(shape: shape, rank: adapterRank, seed: UInt64($0)) }
+        let sideRows = 32, sidePasses = 2
         var sideSeconds: [[Double]] = [[], []]
         for round in 0...runs {
-            let seconds = [[distinct[0]], distinct].map { bench.measureSidePath(rows: 32, adapters: $0, passes: 2) }
+            let seconds = [[distinct[0]], distinct].map {
+                bench.measureSidePath(rows: sideRows, adapters: $0, passes: sidePasses)
+            }
             if round > 0 { for i in 0..<2 { sideSeconds[i].append(seconds[i]) } }
         }
-        for (i, adapters) in [1, 32].enumerated() {
-            report(["name": "kernels_side_path", "rows": 32, "adapters": adapters, "adapter_rank": adapterRank,
-                    "runs": runs, "tokens_per_second": 64 / EngineBench.median(sideSeconds[i])])
+        for (i, adapters) in [1, distinct.count].enumerated() {
+            report(["name": "kernels_side_path", "rows": sideRows, "adapters": adapters, "adapter_rank": adapterRank,
+                    "runs": runs, "tokens_per_second": Double(sideRows * sidePasses) / EngineBench.median(sideSeconds[i])])
         }
     }
 

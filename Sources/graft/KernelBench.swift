@@ -36,8 +36,7 @@ struct KernelBench {
         let out = UnsafeMutablePointer<Float>.allocate(capacity: T * tallest)
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: MatMul.scratchCount(cols: widest))
         defer { x.deallocate(); out.deallocate(); scratch.deallocate() }
-        var generator = SystemRandomNumberGenerator()
-        for i in 0..<(T * widest) { x[i] = Float.random(in: -1...1, using: &generator) }
+        Self.fillRandom(x, count: T * widest)
         let path = MatMul.Path.rowwise(model.decodeActivations)
         let layerCount = model.weights.layers.count
 
@@ -76,8 +75,7 @@ struct KernelBench {
         let shrink = UnsafeMutablePointer<Float>.allocate(capacity: T * stride)
         let rows = UnsafeMutablePointer<LoRARow>.allocate(capacity: T)
         defer { x.deallocate(); out.deallocate(); shrink.deallocate(); rows.deallocate() }
-        var generator = SystemRandomNumberGenerator()
-        for i in 0..<(T * widest) { x[i] = Float.random(in: -1...1, using: &generator) }
+        Self.fillRandom(x, count: T * widest)
         out.initialize(repeating: 0, count: T * widest)
 
         var total = 0.0
@@ -104,6 +102,12 @@ struct KernelBench {
         let seconds = Self.seconds(body)
         perKind[name, default: 0] += seconds
         return seconds
+    }
+
+    /// Activations uniform in [-1, 1].
+    private static func fillRandom(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        var generator = SystemRandomNumberGenerator()
+        for i in 0..<count { x[i] = Float.random(in: -1...1, using: &generator) }
     }
 
     private static func seconds(_ body: () -> Void) -> Double {

@@ -52,17 +52,21 @@ public enum Q4_1Decoder: BlockDecoder {
     public static var groupByteCount: Int { 20 }
     @inlinable @inline(__always)
     static func nibbles(_ p: UnsafeRawPointer) -> Group32 { nibbleGroup(p + 4) }
+    /// The scale d and offset m, each in every lane, from one 32-bit load.
+    @inlinable @inline(__always)
+    static func scaleAndOffset(_ p: UnsafeRawPointer) -> (d: SIMD8<Float>, m: SIMD8<Float>) {
+        let dm = graft_load_f16_pair_x4(p)
+        return (graft_even_lanes(dm), graft_odd_lanes(dm))
+    }
     @inlinable @inline(__always)
     public static func decode(_ p: UnsafeRawPointer) -> Group32 {
-        let d = SIMD8<Float>(repeating: loadHalf(p, 0))
-        let m = SIMD8<Float>(repeating: loadHalf(p, 2))
+        let (d, m) = scaleAndOffset(p)
         let q = nibbles(p)
         return (q.0 * d + m, q.1 * d + m, q.2 * d + m, q.3 * d + m)
     }
     @inlinable @inline(__always)
     public static func weights(_ p: UnsafeRawPointer) -> Group32 {
-        let dm = graft_load_f16_pair_x4(p)
-        let d = graft_even_lanes(dm), m = graft_odd_lanes(dm)
+        let (d, m) = scaleAndOffset(p)
         let q = nibbles(p)
         return (m.addingProduct(q.0, d), m.addingProduct(q.1, d), m.addingProduct(q.2, d), m.addingProduct(q.3, d))
     }

@@ -22,18 +22,14 @@ struct PrefetchCursor {
     @usableFromInline let end: UnsafeRawPointer?
     @usableFromInline let linesPerStep: Int
 
-    /// Two lines per `advance`, for loops with many short steps.
-    @inlinable init(_ span: PrefetchSpan?) {
-        self.init(span, linesPerStep: 2)
-    }
-
     /// The whole span spread evenly over `steps` calls of `advance`.
     @inlinable init(_ span: PrefetchSpan?, steps: Int) {
         let lines = ((span?.byteCount ?? 0) + 63) / 64
         self.init(span, linesPerStep: (lines + max(steps, 1) - 1) / max(steps, 1))
     }
 
-    @inlinable init(_ span: PrefetchSpan?, linesPerStep: Int) {
+    /// By default two lines per `advance`, for loops with many short steps.
+    @inlinable init(_ span: PrefetchSpan?, linesPerStep: Int = 2) {
         next = span?.start
         end = span.map { $0.start + $0.byteCount }
         self.linesPerStep = linesPerStep
