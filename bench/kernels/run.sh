@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs bandwidth.c (memory) against the project's int16 kernel, peak.c
-# (arithmetic) and blocking.c (why the batched f32 product is register-blocked). Never
-# in CI (timing).
+# (arithmetic), blocking.c (why the batched f32 product is register-blocked) and
+# single_row.c (the exact single-stream product's ceiling). Never in CI (timing).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cc -O3 -mavx2 -mfma -mf16c -ffp-contract=off -pthread -I Sources/CSIMD/include \
@@ -11,3 +11,5 @@ cc -O3 -mavx2 -mfma -ffp-contract=off -pthread bench/kernels/peak.c -o /tmp/graf
 /tmp/graft-peak
 cc -O3 -mavx2 -mfma -mf16c -ffp-contract=off bench/kernels/blocking.c -o /tmp/graft-blocking
 /tmp/graft-blocking
+cc -O3 -mavx2 -mfma -mf16c -ffp-contract=off -pthread bench/kernels/single_row.c -o /tmp/graft-single-row -lm
+/tmp/graft-single-row
