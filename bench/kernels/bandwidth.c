@@ -3,27 +3,18 @@
 // graft_dot_rows_i16 over 96 MB of Q4_1 rows (576 columns, one activation row), each
 // with 1 and 2 threads; best of five. Run by run.sh.
 #include "dot_i16.h"
+#include "timing.h"
 
 #include <immintrin.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 enum { BYTES = 96 << 20, COLS = 576, ROW_BYTES = COLS / 32 * 20 };
 
 static uint8_t *weights;
 static int16_t q[COLS];
 static float scales[COLS / 32], sums[COLS / 32], *out;
-
-typedef struct { long lo, hi; long long sink; } part_t;
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 static void *read_loop(void *arg) {
     part_t *p = arg;
@@ -42,25 +33,6 @@ static void *dot_rows(void *arg) {
     return NULL;
 }
 
-// Best of five runs of body over 0..<count split between `threads` threads, in seconds.
-static double best(void *(*body)(void *), long count, long align, int threads) {
-    double fastest = 1e9;
-    for (int run = 0; run < 5; run++) {
-        pthread_t ids[2];
-        part_t parts[2];
-        double start = now();
-        for (int i = 0; i < threads; i++) {
-            parts[i].lo = count * i / threads / align * align;
-            parts[i].hi = i == threads - 1 ? count : count * (i + 1) / threads / align * align;
-            pthread_create(&ids[i], NULL, body, &parts[i]);
-        }
-        for (int i = 0; i < threads; i++) pthread_join(ids[i], NULL);
-        double seconds = now() - start;
-        if (seconds < fastest) fastest = seconds;
-    }
-    return fastest;
-}
-
 int main(void) {
     weights = aligned_alloc(64, BYTES);
     for (long i = 0; i < BYTES; i++) weights[i] = (uint8_t)rand();
@@ -71,8 +43,8 @@ int main(void) {
     for (int i = 0; i < COLS; i++) q[i] = (int16_t)(rand() % 2001 - 1000);
     for (int g = 0; g < COLS / 32; g++) { scales[g] = 1e-3f; sums[g] = 1; }
     for (int threads = 1; threads <= 2; threads++) {
-        double read = best(read_loop, BYTES, 64, threads);
-        double dot = best(dot_rows, rows, 1, threads);
+        double read = best_of_five(read_loop, BYTES, 64, 1, threads);
+        double dot = best_of_five(dot_rows, rows, 1, 1, threads);
         printf("{\"threads\":%d,\"read_loop_gb_per_s\":%.1f,\"dot_rows_i16_q4_1_gb_per_s\":%.1f}\n",
                threads, BYTES / read / 1e9, rows * (double)ROW_BYTES / dot / 1e9);
     }

@@ -12,18 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "timing.h"
 
 enum { COLS = 576, GROUPS = COLS / 32, ROWS = 528, ROW_BYTES = GROUPS * 20, T = 32, TILE = 12, REPEATS = 100 };
 
 static uint8_t weights[ROWS * ROW_BYTES];
 static float x[T][COLS], expected[T][ROWS], out[T][ROWS], tile[TILE][COLS] __attribute__((aligned(64)));
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 static float hsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));

@@ -6,22 +6,14 @@
 // Twelve independent chains per thread, more than latency × issue width, so only
 // throughput limits the loops. Run by run.sh.
 #include <immintrin.h>
-#include <pthread.h>
 #include <stdio.h>
-#include <time.h>
+
+#include "timing.h"
 
 enum { ITERATIONS = 50 * 1000 * 1000, CHAINS = 12 };
 
-typedef struct { int int16; float sink; } job_t;
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
 static void *fma_loop(void *arg) {
-    job_t *job = arg;
+    part_t *part = arg;
     __m256 acc[CHAINS];
     const __m256 a = _mm256_set1_ps(1.0000001f), b = _mm256_set1_ps(0.9999999f);
     for (int c = 0; c < CHAINS; c++) acc[c] = _mm256_set1_ps((float)c);
@@ -30,12 +22,12 @@ static void *fma_loop(void *arg) {
     }
     __m256 s = acc[0];
     for (int c = 1; c < CHAINS; c++) s = _mm256_add_ps(s, acc[c]);
-    job->sink = _mm256_cvtss_f32(s);
+    part->sink = (long long)_mm256_cvtss_f32(s);
     return NULL;
 }
 
 static void *madd_loop(void *arg) {
-    job_t *job = arg;
+    part_t *part = arg;
     __m256i acc[CHAINS];
     const __m256i a = _mm256_set1_epi16(3);
     for (int c = 0; c < CHAINS; c++) acc[c] = _mm256_set1_epi16((short)c);
@@ -45,23 +37,14 @@ static void *madd_loop(void *arg) {
     }
     __m256i s = acc[0];
     for (int c = 1; c < CHAINS; c++) s = _mm256_add_epi32(s, acc[c]);
-    job->sink = (float)_mm256_extract_epi32(s, 0);
+    part->sink = _mm256_extract_epi32(s, 0);
     return NULL;
 }
 
+// GMAC/s with `threads` threads each running one loop, best of five.
 static double run(int threads, int int16) {
-    double best = 0;
-    for (int attempt = 0; attempt < 5; attempt++) {
-        pthread_t ids[2];
-        job_t jobs[2] = {{int16, 0}, {int16, 0}};
-        const double start = now();
-        for (int t = 0; t < threads; t++) pthread_create(&ids[t], NULL, int16 ? madd_loop : fma_loop, &jobs[t]);
-        for (int t = 0; t < threads; t++) pthread_join(ids[t], NULL);
-        const double seconds = now() - start;
-        const double macs = (double)threads * ITERATIONS * CHAINS * (int16 ? 16 : 8);
-        if (macs / seconds > best) best = macs / seconds;
-    }
-    return best / 1e9;
+    const double macs = (double)threads * ITERATIONS * CHAINS * (int16 ? 16 : 8);
+    return macs / best_of_five(int16 ? madd_loop : fma_loop, threads, 1, 1, threads) / 1e9;
 }
 
 int main(void) {

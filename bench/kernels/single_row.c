@@ -8,12 +8,11 @@
 // tokens/s the products alone would allow. Run by run.sh.
 #include <immintrin.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include "timing.h"
 
 enum { COLS = 576, GROUPS = COLS / 32, GROUP_BYTES = 20, ROW_BYTES = GROUPS * GROUP_BYTES, HOT_ROWS = 576 };
 static const long STREAM_ROWS = (96L << 20) / ROW_BYTES / 8 * 8;
@@ -21,14 +20,6 @@ static const double MACS_PER_TOKEN = 134.2e6;
 
 static uint8_t *weights;
 static float x[COLS], *out;
-
-typedef struct { long lo, hi, passes; } part_t;
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 // Elements 8k..<8k+8 of a group: low nibbles of bytes 0-7 and 8-15, then high ones.
 static inline __m256 chunk(const uint8_t *group, int k, __m256 d, __m256 m) {
@@ -86,22 +77,9 @@ static void *run_part(void *arg) {
     return NULL;
 }
 
-// Best of five: GMAC/s of `passes` products over `rows` rows split between threads.
+// GMAC/s of `passes` products over `rows` rows split between threads, best of five.
 static double gmacs(long rows, long passes, int threads) {
-    double fastest = 1e9;
-    for (int run = 0; run < 5; run++) {
-        pthread_t ids[2];
-        part_t parts[2];
-        double start = now();
-        for (int i = 0; i < threads; i++) {
-            parts[i] = (part_t){rows * i / threads / 4 * 4, rows * (i + 1) / threads / 4 * 4, passes};
-            pthread_create(&ids[i], NULL, run_part, &parts[i]);
-        }
-        for (int i = 0; i < threads; i++) pthread_join(ids[i], NULL);
-        double seconds = now() - start;
-        if (seconds < fastest) fastest = seconds;
-    }
-    return (double)rows * COLS * passes / fastest / 1e9;
+    return (double)rows * COLS * passes / best_of_five(run_part, rows, 4, passes, threads) / 1e9;
 }
 
 int main(void) {

@@ -1,0 +1,38 @@
+// The clock and the threaded best-of-five loop the bench programs share.
+#ifndef GRAFT_BENCH_TIMING_H
+#define GRAFT_BENCH_TIMING_H
+
+#include <pthread.h>
+#include <time.h>
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+// One thread's share of a measured job: items lo..<hi, `passes` times over; `sink`
+// takes a result so the compiler cannot drop the work.
+typedef struct { long lo, hi, passes; long long sink; } part_t;
+
+// The shortest of five runs, in seconds, of body over items 0..<count split between
+// `threads` (1 or 2) threads at multiples of `align`.
+static double best_of_five(void *(*body)(void *), long count, long align, long passes, int threads) {
+    double fastest = 1e9;
+    for (int run = 0; run < 5; run++) {
+        pthread_t ids[2];
+        part_t parts[2];
+        double start = now();
+        for (int i = 0; i < threads; i++) {
+            parts[i] = (part_t){count * i / threads / align * align,
+                                i == threads - 1 ? count : count * (i + 1) / threads / align * align, passes, 0};
+            pthread_create(&ids[i], NULL, body, &parts[i]);
+        }
+        for (int i = 0; i < threads; i++) pthread_join(ids[i], NULL);
+        double seconds = now() - start;
+        if (seconds < fastest) fastest = seconds;
+    }
+    return fastest;
+}
+
+#endif
