@@ -145,16 +145,18 @@ ALWAYS_INLINE void dot_single_row(int type, const uint8_t *weights, long rowByte
                                   long sStride, float *out, prefetch_t *pf) {
     const long groups = cols / 32, gb = group_bytes(type);
     const int offset = type != GRAFT_I16_Q8_0;
+    const long groupsPerLine = gb < 64 ? 64 / gb : 1;
     long r = rowLo;
     for (; r + 4 <= rowHi; r += 4) {
         const uint8_t *p = weights + r * rowBytes;
         __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
         __m128 off = _mm_setzero_ps();
         for (long g = 0; g < groups; g++, p += gb) {
-            // The next four rows, a line per row every four groups: the hardware
-            // prefetcher alone ramps up too slowly on these short jobs (of 4, 8 and 16
-            // rows ahead, 4 streamed fastest in a scratch test).
-            if ((g & 3) == 0) {
+            // The next four rows, a line per row as each line's worth of groups goes
+            // by (at least one group per 64 bytes, so every line is reached): the
+            // hardware prefetcher alone ramps up too slowly on these short jobs (of 4,
+            // 8 and 16 rows ahead, 4 streamed fastest in a scratch test).
+            if (g % groupsPerLine == 0) {
                 for (int k = 4; k < 8; k++) _mm_prefetch((const char *)(p + k * rowBytes), _MM_HINT_T0);
             }
             prefetch_advance(pf);

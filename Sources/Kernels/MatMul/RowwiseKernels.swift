@@ -77,14 +77,17 @@ extension MatMul {
                                           weight w: WeightMatrix, rows: Range<Int>, prefetch: inout PrefetchCursor) {
         let groups = w.cols / 32
         let stride = w.rowByteCount
+        // At least one group per 64-byte line, so the prefetches below reach every line.
+        let groupsPerLine = max(1, 64 / D.groupByteCount)
         var r = rows.lowerBound
         while r + 4 <= rows.upperBound {
             var p = w.row(r)
             var a = SIMD8<Float>(), b = SIMD8<Float>(), c = SIMD8<Float>(), d = SIMD8<Float>()
             for g in 0..<groups {
-                // The next four rows, a line per row every four groups: the hardware
-                // prefetcher alone ramps up too slowly on these short jobs.
-                if g & 3 == 0 {
+                // The next four rows, a line per row as each line's worth of groups
+                // goes by: the hardware prefetcher alone ramps up too slowly on these
+                // short jobs.
+                if g % groupsPerLine == 0 {
                     graft_prefetch(p + 4 &* stride)
                     graft_prefetch(p + 5 &* stride)
                     graft_prefetch(p + 6 &* stride)
