@@ -33,8 +33,11 @@ public enum Parallel {
     public static func forEachChunk(_ count: Int, minChunk: Int = 1,
                                     _ body: (Range<Int>, Int) -> Void) {
         let threads = min(threadCount, pool.threadCount)
-        // A few chunks per thread, so a thread that starts late still gets a share.
-        let chunks = min(threads * chunksPerThread, max(1, count / max(1, minChunk)))
+        // One chunk per thread: every chunk restarts a stream of weights from memory,
+        // and four per thread measured slower everywhere (README, Threads). A worker
+        // that starts late costs at most its lateness: the caller claims any chunk no
+        // worker has taken.
+        let chunks = min(threads, max(1, count / max(1, minChunk)))
         if threads <= 1 || chunks <= 1 {
             if count > 0 { body(0..<count, 0) }
             return
@@ -45,6 +48,4 @@ public enum Parallel {
             if lo < hi { body(lo..<hi, participant) }
         }
     }
-
-    static let chunksPerThread = 4
 }
