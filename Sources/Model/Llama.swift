@@ -192,23 +192,32 @@ public final class LlamaModel: @unchecked Sendable {
     }
 
     // att[row, head] = causal attention of each query head over its sequence's cache.
-    // Work items are (sequence, head) pairs, spread over the worker threads.
+    // Work items are a sequence's query heads of one KV head (up to
+    // attentionHeadsTogether of them, each key and value load serving all), spread over
+    // the worker threads. With too few such items to keep every thread busy (a lone
+    // sequence) each head is an item of its own; a head's arithmetic is the same either
+    // way.
     private func attention(batch: ForwardBatch, layer kv: PagedKVLayer, _ s: RunState) {
         let c = config
         let groupSize = c.nHeads / c.nKVHeads
         let scale = 1 / Float(c.headDim).squareRoot()
-        let items = batch.sequenceCount * c.nHeads
+        let grouped = batch.sequenceCount * c.nKVHeads >= 4 * Parallel.threadCount
+        let together = grouped ? min(groupSize, attentionHeadsTogether) : 1
+        let parts = (groupSize + together - 1) / together
+        let items = batch.sequenceCount * c.nKVHeads * parts
         Parallel.forEachChunk(items) { range, worker in
-            let scores = s.scores + worker * s.maxContext
+            let scores = s.scores + worker * attentionHeadsTogether * s.maxContext
             for item in range {
-                let span = batch.spans[item / c.nHeads]
-                let h = item % c.nHeads
-                let rowOffset = span.firstRow * c.qDim + h * c.headDim
+                let span = batch.spans[item / (c.nKVHeads * parts)]
+                let kvHead = item / parts % c.nKVHeads
+                let firstHead = kvHead * groupSize + item % parts * together
+                let rowOffset = span.firstRow * c.qDim + firstHead * c.headDim
                 attentionForward(out: s.att + rowOffset, outStride: c.qDim,
                                  q: s.q + rowOffset, qStride: c.qDim,
-                                 layer: kv, kvHead: h / groupSize, blockTable: span.blockTable,
+                                 heads: min(together, (kvHead + 1) * groupSize - firstHead),
+                                 layer: kv, kvHead: kvHead, blockTable: span.blockTable,
                                  startPos: span.startPosition, nq: span.rowCount, scale: scale,
-                                 scores: scores)
+                                 scores: scores, scoreStride: s.maxContext)
             }
         }
     }

@@ -31,7 +31,7 @@ public final class RunState: @unchecked Sendable {
     /// Where those rows' weights lie, for the base projection to prefetch, (maxRows).
     let loraSpans: UnsafeMutablePointer<PrefetchSpan>
     public let maxAdapterRank: Int
-    /// Attention scores, one maxContext slice per worker thread.
+    /// Attention scores, attentionHeadsTogether maxContext rows per worker thread.
     let scores: UnsafeMutablePointer<Float>
     let scoreWorkers: Int
     private let arena: UnsafeMutableRawPointer
@@ -49,7 +49,7 @@ public final class RunState: @unchecked Sendable {
             maxRows * c.hiddenDim, maxRows * c.hiddenDim,
             maxLogitRows * c.vocabSize,
             MatMul.scratchCount(cols: widest),
-            scoreWorkers * maxContext,
+            scoreWorkers * attentionHeadsTogether * maxContext,
             maxRows * maxAdapterRank,
             maxAdapterRank * 2 * widest,
         ]

@@ -50,4 +50,48 @@ import Kernels
             }
         }
     }
+
+    /// headDim 16: eight outputs at a time; 40: one 32-wide pass and one of eight; 64:
+    /// two 32-wide passes.
+    @Test(arguments: [16, 40, 64], [2, 3])
+    func headsTogetherMatchEachHeadAlone(headDim: Int, heads: Int) {
+        // Given a cache of 37 positions and `heads` query heads sharing KV head 1
+        var rng = TestRandom(seed: 17 + UInt64(headDim * heads))
+        let nKVHeads = 2, blockSize = 8, nBlocks = 6, length = 37
+        let cacheCount = nBlocks * nKVHeads * blockSize * headDim
+        var keys = [Float](repeating: .nan, count: cacheCount)
+        var values = [Float](repeating: .nan, count: cacheCount)
+        let k = rng.floats(length * nKVHeads * headDim), v = rng.floats(length * nKVHeads * headDim)
+        var table: [Int32] = [4, 1, 5, 0, 2]
+        var positions = (0..<length).map { Int32($0) }
+        let nq = 5, startPos = length - nq, width = heads * headDim
+        let q = rng.floats(nq * width, scale: 2)
+        var together = [Float](repeating: .nan, count: nq * width)
+        var alone = [Float](repeating: .nan, count: nq * width)
+        var scores = [Float](repeating: 0, count: heads * length)
+        let scale = 1 / Float(headDim).squareRoot()
+        keys.withUnsafeMutableBufferPointer { kp in
+            values.withUnsafeMutableBufferPointer { vp in
+                let layer = PagedKVLayer(keys: kp.baseAddress!, values: vp.baseAddress!,
+                                         blockSize: blockSize, nKVHeads: nKVHeads, headDim: headDim)
+                kvCacheWrite(layer: layer, k: k, v: v, positions: &positions, blockTable: &table, T: length)
+                // When the heads attend in one call, and each head in a call of its own
+                attentionForward(out: &together, outStride: width, q: q, qStride: width, heads: heads, layer: layer,
+                                 kvHead: 1, blockTable: &table, startPos: startPos, nq: nq, scale: scale,
+                                 scores: &scores, scoreStride: length)
+                q.withUnsafeBufferPointer { qp in
+                    alone.withUnsafeMutableBufferPointer { op in
+                        for j in 0..<heads {
+                            attentionForward(out: op.baseAddress! + j * headDim, outStride: width,
+                                             q: qp.baseAddress! + j * headDim, qStride: width, layer: layer,
+                                             kvHead: 1, blockTable: &table, startPos: startPos, nq: nq, scale: scale,
+                                             scores: &scores)
+                        }
+                    }
+                }
+            }
+        }
+        // Then every head's result is bit-identical
+        #expect(together == alone)
+    }
 }

@@ -51,17 +51,27 @@ public func kvCacheWrite(layer: PagedKVLayer, k: UnsafePointer<Float>, v: Unsafe
     }
 }
 
-// out = softmax(q·Kᵀ·scale, causal) · V for one query head of one sequence.
-// q, out: (nq, headDim) at row strides qStride/outStride; query i sits at position
-// startPos + i and sees keys 0...startPos+i. scores: scratch of startPos + nq floats.
-// Each query is computed alone in a fixed order, so its result never depends on how
-// many queries share the call (batch invariance, and chunked prefill equal to one pass).
+/// Query heads of one KV head that `attentionForward` computes together at most, so
+/// each key and value load serves all of them: three heads' accumulators fill the
+/// sixteen vector registers.
+public let attentionHeadsTogether = 3
+
+// out = softmax(q·Kᵀ·scale, causal) · V for `heads` (1...attentionHeadsTogether)
+// consecutive query heads of one sequence that share KV head `kvHead`.
+// q, out: (nq, heads·headDim) at row strides qStride/outStride, head j at column
+// j·headDim; query i sits at position startPos + i and sees keys 0...startPos+i.
+// scores: scratch of `heads` rows of startPos + nq floats at stride scoreStride.
+// Each query and head is computed alone in a fixed order, the same whichever heads
+// share the call, so its result never depends on how many queries or heads share it
+// (batch invariance, and chunked prefill equal to one pass).
 @inlinable
 public func attentionForward(out: UnsafeMutablePointer<Float>, outStride: Int,
-                             q: UnsafePointer<Float>, qStride: Int,
+                             q: UnsafePointer<Float>, qStride: Int, heads: Int = 1,
                              layer: PagedKVLayer, kvHead: Int, blockTable: UnsafePointer<Int32>,
                              startPos: Int, nq: Int, scale: Float,
-                             scores: UnsafeMutablePointer<Float>) {
+                             scores: UnsafeMutablePointer<Float>, scoreStride: Int = 0) {
+    precondition((1...attentionHeadsTogether).contains(heads), "attention takes 1 to \(attentionHeadsTogether) heads at once")
+    precondition(heads == 1 || scoreStride >= startPos + nq, "score rows overlap")
     let bs = layer.blockSize
     for i in 0..<nq {
         let qi = q + i * qStride
@@ -69,14 +79,26 @@ public func attentionForward(out: UnsafeMutablePointer<Float>, outStride: Int,
         var first = 0, b = 0
         while first < length {
             let tile = layer.keys + layer.tileOffset(block: blockTable[b], head: kvHead)
-            attentionScores(out: scores + first, q: qi, keyTile: tile, layer: layer,
-                            count: min(bs, length - first), scale: scale)
+            let count = min(bs, length - first)
+            switch heads {
+            case 1: attentionScores(out: scores + first, q: qi, keyTile: tile, layer: layer, count: count, scale: scale)
+            case 2: attentionScores(heads: 2, out: scores + first, scoreStride: scoreStride, q: qi, keyTile: tile,
+                                    layer: layer, count: count, scale: scale)
+            default: attentionScores(heads: 3, out: scores + first, scoreStride: scoreStride, q: qi, keyTile: tile,
+                                     layer: layer, count: count, scale: scale)
+            }
             first += bs
             b += 1
         }
-        softmaxForward(x: scores, n: length)
-        attentionValues(out: out + i * outStride, weights: scores, length: length,
-                        layer: layer, kvHead: kvHead, blockTable: blockTable)
+        for j in 0..<heads { softmaxForward(x: scores + j * scoreStride, n: length) }
+        switch heads {
+        case 1: attentionValues(out: out + i * outStride, weights: scores, length: length,
+                                layer: layer, kvHead: kvHead, blockTable: blockTable)
+        case 2: attentionValues(heads: 2, out: out + i * outStride, weights: scores, weightStride: scoreStride,
+                                length: length, layer: layer, kvHead: kvHead, blockTable: blockTable)
+        default: attentionValues(heads: 3, out: out + i * outStride, weights: scores, weightStride: scoreStride,
+                                 length: length, layer: layer, kvHead: kvHead, blockTable: blockTable)
+        }
     }
 }
 
@@ -99,13 +121,56 @@ func attentionScores(out: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>, 
             p3 = p3.addingProduct(SIMD8(repeating: q[d + 3]), column.loadUnaligned(fromByteOffset: (d + 3) * bs * 4, as: SIMD8<Float>.self))
             d += 4
         }
-        let lanes = ((p0 + p1) + (p2 + p3)) * scale
-        if s + 8 <= count {
-            UnsafeMutableRawPointer(out + s).storeBytes(of: lanes, as: SIMD8<Float>.self)
-        } else {
-            for lane in 0..<(count - s) { out[s + lane] = lanes[lane] }
-        }
+        storeScores(((p0 + p1) + (p2 + p3)) * scale, out + s, count - s)
         s += 8
+    }
+}
+
+// The same scores for two or three query heads (heads: a literal, folded when
+// inlined) against one key tile: each key vector is loaded once for all of them, and
+// each head's lanes keep the single-head kernel's four partial sums and order.
+// Head j's query is q + j·headDim, its scores go to out + j·scoreStride.
+@inlinable @inline(__always)
+func attentionScores(heads: Int, out: UnsafeMutablePointer<Float>, scoreStride: Int, q: UnsafePointer<Float>,
+                     keyTile: UnsafePointer<Float>, layer: PagedKVLayer, count: Int, scale: Float) {
+    let bs = layer.blockSize, hd = layer.headDim
+    let q0 = q, q1 = q + hd, q2 = q + 2 * hd
+    var s = 0
+    while s < count {
+        var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+        var b0 = SIMD8<Float>(), b1 = SIMD8<Float>(), b2 = SIMD8<Float>(), b3 = SIMD8<Float>()
+        var c0 = SIMD8<Float>(), c1 = SIMD8<Float>(), c2 = SIMD8<Float>(), c3 = SIMD8<Float>()
+        let column = UnsafeRawPointer(keyTile + s)
+        var d = 0
+        while d < hd {
+            let k0 = column.loadUnaligned(fromByteOffset: d * bs * 4, as: SIMD8<Float>.self)
+            let k1 = column.loadUnaligned(fromByteOffset: (d + 1) * bs * 4, as: SIMD8<Float>.self)
+            let k2 = column.loadUnaligned(fromByteOffset: (d + 2) * bs * 4, as: SIMD8<Float>.self)
+            let k3 = column.loadUnaligned(fromByteOffset: (d + 3) * bs * 4, as: SIMD8<Float>.self)
+            a0 = a0.addingProduct(SIMD8(repeating: q0[d]), k0); a1 = a1.addingProduct(SIMD8(repeating: q0[d + 1]), k1)
+            a2 = a2.addingProduct(SIMD8(repeating: q0[d + 2]), k2); a3 = a3.addingProduct(SIMD8(repeating: q0[d + 3]), k3)
+            b0 = b0.addingProduct(SIMD8(repeating: q1[d]), k0); b1 = b1.addingProduct(SIMD8(repeating: q1[d + 1]), k1)
+            b2 = b2.addingProduct(SIMD8(repeating: q1[d + 2]), k2); b3 = b3.addingProduct(SIMD8(repeating: q1[d + 3]), k3)
+            if heads > 2 {
+                c0 = c0.addingProduct(SIMD8(repeating: q2[d]), k0); c1 = c1.addingProduct(SIMD8(repeating: q2[d + 1]), k1)
+                c2 = c2.addingProduct(SIMD8(repeating: q2[d + 2]), k2); c3 = c3.addingProduct(SIMD8(repeating: q2[d + 3]), k3)
+            }
+            d += 4
+        }
+        storeScores(((a0 + a1) + (a2 + a3)) * scale, out + s, count - s)
+        storeScores(((b0 + b1) + (b2 + b3)) * scale, out + scoreStride + s, count - s)
+        if heads > 2 { storeScores(((c0 + c1) + (c2 + c3)) * scale, out + 2 * scoreStride + s, count - s) }
+        s += 8
+    }
+}
+
+/// The first min(8, count) lanes of `lanes` at out.
+@inlinable @inline(__always)
+func storeScores(_ lanes: SIMD8<Float>, _ out: UnsafeMutablePointer<Float>, _ count: Int) {
+    if count >= 8 {
+        UnsafeMutableRawPointer(out).storeBytes(of: lanes, as: SIMD8<Float>.self)
+    } else {
+        for lane in 0..<count { out[lane] = lanes[lane] }
     }
 }
 
@@ -158,4 +223,63 @@ func attentionValues(out: UnsafeMutablePointer<Float>, weights: UnsafePointer<Fl
             c += 8
         }
     }
+}
+
+// The weighted sum for two or three query heads (heads: a literal, folded when
+// inlined) sharing one KV head: 32 outputs of every head at a time, each value vector
+// loaded once for all of them, then 8 at a time. Head j's weights are at
+// weights + j·weightStride, its outputs at out + j·headDim. Every output still sums
+// the positions in order in one chain, as the single-head kernel does.
+@inlinable @inline(__always)
+func attentionValues(heads: Int, out: UnsafeMutablePointer<Float>, weights: UnsafePointer<Float>, weightStride: Int,
+                     length: Int, layer: PagedKVLayer, kvHead: Int, blockTable: UnsafePointer<Int32>) {
+    let bs = layer.blockSize, hd = layer.headDim
+    let w0 = weights, w1 = weights + weightStride, w2 = weights + 2 * weightStride
+    var c = 0
+    while c < hd {
+        let wide = hd - c >= 32
+        var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+        var b0 = SIMD8<Float>(), b1 = SIMD8<Float>(), b2 = SIMD8<Float>(), b3 = SIMD8<Float>()
+        var c0 = SIMD8<Float>(), c1 = SIMD8<Float>(), c2 = SIMD8<Float>(), c3 = SIMD8<Float>()
+        var j = 0, b = 0
+        while j < length {
+            let tile = layer.values + layer.tileOffset(block: blockTable[b], head: kvHead) + c
+            for slot in 0..<min(bs, length - j) {
+                let row = UnsafeRawPointer(tile + slot * hd)
+                let x0 = SIMD8<Float>(repeating: w0[j + slot]), x1 = SIMD8<Float>(repeating: w1[j + slot])
+                let x2 = heads > 2 ? SIMD8<Float>(repeating: w2[j + slot]) : SIMD8<Float>()
+                let v0 = row.loadUnaligned(as: SIMD8<Float>.self)
+                a0 = a0.addingProduct(x0, v0); b0 = b0.addingProduct(x1, v0)
+                if heads > 2 { c0 = c0.addingProduct(x2, v0) }
+                if wide {
+                    let v1 = row.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
+                    let v2 = row.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self)
+                    let v3 = row.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self)
+                    a1 = a1.addingProduct(x0, v1); a2 = a2.addingProduct(x0, v2); a3 = a3.addingProduct(x0, v3)
+                    b1 = b1.addingProduct(x1, v1); b2 = b2.addingProduct(x1, v2); b3 = b3.addingProduct(x1, v3)
+                    if heads > 2 {
+                        c1 = c1.addingProduct(x2, v1); c2 = c2.addingProduct(x2, v2); c3 = c3.addingProduct(x2, v3)
+                    }
+                }
+            }
+            j += bs
+            b += 1
+        }
+        storeValues(wide, (a0, a1, a2, a3), out + c)
+        storeValues(wide, (b0, b1, b2, b3), out + hd + c)
+        if heads > 2 { storeValues(wide, (c0, c1, c2, c3), out + 2 * hd + c) }
+        c += wide ? 32 : 8
+    }
+}
+
+/// 32 outputs at out when `wide`, else the first 8.
+@inlinable @inline(__always)
+func storeValues(_ wide: Bool, _ acc: (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>),
+                 _ out: UnsafeMutablePointer<Float>) {
+    let o = UnsafeMutableRawPointer(out)
+    o.storeBytes(of: acc.0, as: SIMD8<Float>.self)
+    guard wide else { return }
+    o.storeBytes(of: acc.1, toByteOffset: 32, as: SIMD8<Float>.self)
+    o.storeBytes(of: acc.2, toByteOffset: 64, as: SIMD8<Float>.self)
+    o.storeBytes(of: acc.3, toByteOffset: 96, as: SIMD8<Float>.self)
 }
