@@ -81,7 +81,8 @@ public func attentionForward(out: UnsafeMutablePointer<Float>, outStride: Int,
             let tile = layer.keys + layer.tileOffset(block: blockTable[b], head: kvHead)
             let count = min(bs, length - first)
             switch heads {
-            case 1: attentionScores(out: scores + first, q: qi, keyTile: tile, layer: layer, count: count, scale: scale)
+            case 1: attentionScores(heads: 1, out: scores + first, scoreStride: scoreStride, q: qi, keyTile: tile,
+                                    layer: layer, count: count, scale: scale)
             case 2: attentionScores(heads: 2, out: scores + first, scoreStride: scoreStride, q: qi, keyTile: tile,
                                     layer: layer, count: count, scale: scale)
             default: attentionScores(heads: 3, out: scores + first, scoreStride: scoreStride, q: qi, keyTile: tile,
@@ -102,34 +103,12 @@ public func attentionForward(out: UnsafeMutablePointer<Float>, outStride: Int,
     }
 }
 
-// scores[s] = scale · q·k_s for the first `count` positions of one key tile. Each lane
-// sums the dimensions in four interleaved partial sums (d mod 4), combined as
-// (p0 + p1) + (p2 + p3): enough independent chains to keep the FMA units busy.
-@inlinable
-func attentionScores(out: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>, keyTile: UnsafePointer<Float>,
-                     layer: PagedKVLayer, count: Int, scale: Float) {
-    let bs = layer.blockSize, hd = layer.headDim
-    var s = 0
-    while s < count {
-        var p0 = SIMD8<Float>(), p1 = SIMD8<Float>(), p2 = SIMD8<Float>(), p3 = SIMD8<Float>()
-        let column = UnsafeRawPointer(keyTile + s)
-        var d = 0
-        while d < hd {
-            p0 = p0.addingProduct(SIMD8(repeating: q[d]), column.loadUnaligned(fromByteOffset: d * bs * 4, as: SIMD8<Float>.self))
-            p1 = p1.addingProduct(SIMD8(repeating: q[d + 1]), column.loadUnaligned(fromByteOffset: (d + 1) * bs * 4, as: SIMD8<Float>.self))
-            p2 = p2.addingProduct(SIMD8(repeating: q[d + 2]), column.loadUnaligned(fromByteOffset: (d + 2) * bs * 4, as: SIMD8<Float>.self))
-            p3 = p3.addingProduct(SIMD8(repeating: q[d + 3]), column.loadUnaligned(fromByteOffset: (d + 3) * bs * 4, as: SIMD8<Float>.self))
-            d += 4
-        }
-        storeScores(((p0 + p1) + (p2 + p3)) * scale, out + s, count - s)
-        s += 8
-    }
-}
-
-// The same scores for two or three query heads (heads: a literal, folded when
-// inlined) against one key tile: each key vector is loaded once for all of them, and
-// each head's lanes keep the single-head kernel's four partial sums and order.
-// Head j's query is q + j·headDim, its scores go to out + j·scoreStride.
+// scores_j[s] = scale · q_j·k_s for the first `count` positions of one key tile, for
+// one to three query heads (heads: a literal, folded when inlined); head j's query is
+// q + j·headDim, its scores go to out + j·scoreStride. Each key vector is loaded once
+// for all the heads. Each lane sums the dimensions in four interleaved partial sums
+// (d mod 4), combined as (p0 + p1) + (p2 + p3): enough independent chains to keep the
+// FMA units busy with one head, and the same order with any number.
 @inlinable @inline(__always)
 func attentionScores(heads: Int, out: UnsafeMutablePointer<Float>, scoreStride: Int, q: UnsafePointer<Float>,
                      keyTile: UnsafePointer<Float>, layer: PagedKVLayer, count: Int, scale: Float) {
@@ -149,8 +128,10 @@ func attentionScores(heads: Int, out: UnsafeMutablePointer<Float>, scoreStride: 
             let k3 = column.loadUnaligned(fromByteOffset: (d + 3) * bs * 4, as: SIMD8<Float>.self)
             a0 = a0.addingProduct(SIMD8(repeating: q0[d]), k0); a1 = a1.addingProduct(SIMD8(repeating: q0[d + 1]), k1)
             a2 = a2.addingProduct(SIMD8(repeating: q0[d + 2]), k2); a3 = a3.addingProduct(SIMD8(repeating: q0[d + 3]), k3)
-            b0 = b0.addingProduct(SIMD8(repeating: q1[d]), k0); b1 = b1.addingProduct(SIMD8(repeating: q1[d + 1]), k1)
-            b2 = b2.addingProduct(SIMD8(repeating: q1[d + 2]), k2); b3 = b3.addingProduct(SIMD8(repeating: q1[d + 3]), k3)
+            if heads > 1 {
+                b0 = b0.addingProduct(SIMD8(repeating: q1[d]), k0); b1 = b1.addingProduct(SIMD8(repeating: q1[d + 1]), k1)
+                b2 = b2.addingProduct(SIMD8(repeating: q1[d + 2]), k2); b3 = b3.addingProduct(SIMD8(repeating: q1[d + 3]), k3)
+            }
             if heads > 2 {
                 c0 = c0.addingProduct(SIMD8(repeating: q2[d]), k0); c1 = c1.addingProduct(SIMD8(repeating: q2[d + 1]), k1)
                 c2 = c2.addingProduct(SIMD8(repeating: q2[d + 2]), k2); c3 = c3.addingProduct(SIMD8(repeating: q2[d + 3]), k3)
@@ -158,7 +139,7 @@ func attentionScores(heads: Int, out: UnsafeMutablePointer<Float>, scoreStride: 
             d += 4
         }
         storeScores(((a0 + a1) + (a2 + a3)) * scale, out + s, count - s)
-        storeScores(((b0 + b1) + (b2 + b3)) * scale, out + scoreStride + s, count - s)
+        if heads > 1 { storeScores(((b0 + b1) + (b2 + b3)) * scale, out + scoreStride + s, count - s) }
         if heads > 2 { storeScores(((c0 + c1) + (c2 + c3)) * scale, out + 2 * scoreStride + s, count - s) }
         s += 8
     }
@@ -229,7 +210,8 @@ func attentionValues(out: UnsafeMutablePointer<Float>, weights: UnsafePointer<Fl
 // inlined) sharing one KV head: 32 outputs of every head at a time, each value vector
 // loaded once for all of them, then 8 at a time. Head j's weights are at
 // weights + j·weightStride, its outputs at out + j·headDim. Every output still sums
-// the positions in order in one chain, as the single-head kernel does.
+// the positions in order in one chain, as the single-head kernel does (one head keeps
+// that kernel: 64 outputs give it eight chains, where 32 would leave four).
 @inlinable @inline(__always)
 func attentionValues(heads: Int, out: UnsafeMutablePointer<Float>, weights: UnsafePointer<Float>, weightStride: Int,
                      length: Int, layer: PagedKVLayer, kvHead: Int, blockTable: UnsafePointer<Int32>) {
