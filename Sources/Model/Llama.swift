@@ -194,9 +194,9 @@ public final class LlamaModel: @unchecked Sendable {
     // att[row, head] = causal attention of each query head over its sequence's cache.
     // Work items are a sequence's query heads of one KV head (up to
     // attentionHeadsTogether of them, each key and value load serving all), spread over
-    // the worker threads. With too few such items to keep every thread busy (a lone
-    // sequence) each head is an item of its own; a head's arithmetic is the same either
-    // way.
+    // the worker threads. With fewer than four such items per thread (a lone sequence
+    // has three), the split would leave a thread idle for a large share of the work, so
+    // each head is an item of its own; a head's arithmetic is the same either way.
     private func attention(batch: ForwardBatch, layer kv: PagedKVLayer, _ s: RunState) {
         let c = config
         let groupSize = c.nHeads / c.nKVHeads

@@ -5,7 +5,7 @@
 #include <pthread.h>
 #include <time.h>
 
-static double now(void) {
+static inline double now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return t.tv_sec + t.tv_nsec * 1e-9;
@@ -17,7 +17,7 @@ typedef struct { long lo, hi, passes; long long sink; } part_t;
 
 // The shortest of five runs, in seconds, of body over items 0..<count split between
 // `threads` (1 or 2) threads at multiples of `align`.
-static double best_of_five(void *(*body)(void *), long count, long align, long passes, int threads) {
+static inline double best_of_five(void *(*body)(void *), long count, long align, long passes, int threads) {
     double fastest = 1e9;
     for (int run = 0; run < 5; run++) {
         pthread_t ids[2];
