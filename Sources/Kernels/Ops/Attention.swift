@@ -188,21 +188,9 @@ func attentionValues(out: UnsafeMutablePointer<Float>, weights: UnsafePointer<Fl
             j += bs
             b += 1
         }
-        let o = UnsafeMutableRawPointer(out + c)
-        if wide {
-            o.storeBytes(of: acc.0, as: SIMD8<Float>.self)
-            o.storeBytes(of: acc.1, toByteOffset: 32, as: SIMD8<Float>.self)
-            o.storeBytes(of: acc.2, toByteOffset: 64, as: SIMD8<Float>.self)
-            o.storeBytes(of: acc.3, toByteOffset: 96, as: SIMD8<Float>.self)
-            o.storeBytes(of: acc.4, toByteOffset: 128, as: SIMD8<Float>.self)
-            o.storeBytes(of: acc.5, toByteOffset: 160, as: SIMD8<Float>.self)
-            o.storeBytes(of: acc.6, toByteOffset: 192, as: SIMD8<Float>.self)
-            o.storeBytes(of: acc.7, toByteOffset: 224, as: SIMD8<Float>.self)
-            c += 64
-        } else {
-            o.storeBytes(of: acc.0, as: SIMD8<Float>.self)
-            c += 8
-        }
+        storeValues(wide, (acc.0, acc.1, acc.2, acc.3), out + c)
+        if wide { storeValues(true, (acc.4, acc.5, acc.6, acc.7), out + c + 32) }
+        c += wide ? 64 : 8
     }
 }
 
