@@ -23,10 +23,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.20.0"),
     ],
     targets: [
-        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         // -ffp-contract=off: the int16 kernels' f32 steps round the same in every variant.
         .target(name: "CSIMD", cSettings: [.unsafeFlags(["-O3", "-mavx2", "-mfma", "-mf16c", "-ffp-contract=off"])]),
-        .target(name: "Kernels", dependencies: ["COpenBLAS", "CSIMD"], swiftSettings: numericSettings),
+        .target(name: "Kernels", dependencies: ["CSIMD"], swiftSettings: numericSettings),
         .target(name: "ModelFormats", dependencies: ["Kernels"]),
         .target(name: "Tokenization", dependencies: ["ModelFormats"]),
         .target(name: "Adapters", dependencies: ["Kernels", "ModelFormats"], swiftSettings: numericSettings),

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 MODEL_DIR=models
 MODEL_FILE="$MODEL_DIR/SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_SHA256=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
-DEB_PACKAGES=(libopenblas-dev libsqlite3-dev libssl-dev)
+DEB_PACKAGES=(libsqlite3-dev libssl-dev)
 
 missing=()
 for pkg in "${DEB_PACKAGES[@]}"; do

@@ -33,8 +33,8 @@ extension BatchEngine {
         guard !scheduled.isEmpty else { return }
 
         // Decoding rows first, then prompt chunks (the forward pass takes the rowwise and
-        // sgemm paths by that kind); within each, rows of one adapter sit together so
-        // each adapter runs one small GEMM pair.
+        // gemm paths by that kind); within each, rows of one adapter sit together so
+        // each adapter runs one small pair of products.
         scheduled.sort { ($0.rows > 1 ? 1 : 0, key($0.sequence)) < ($1.rows > 1 ? 1 : 0, key($1.sequence)) }
         batch.reset()
         logitIndex.removeAll(keepingCapacity: true)

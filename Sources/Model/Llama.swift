@@ -11,7 +11,7 @@ public final class LlamaModel: @unchecked Sendable {
     public let file: GGUFFile
     let rope: RopeTable
     /// How decode rows (and logits rows) hold activations in the quantized weight
-    /// products; prompt chunks always take the exact f32 sgemm path.
+    /// products; prompt chunks always take the exact f32 gemm path.
     public let decodeActivations: MatMul.ActivationPrecision
 
     public init(gguf: GGUFFile, decodeActivations: MatMul.ActivationPrecision = .f32) throws {
@@ -110,12 +110,14 @@ public final class LlamaModel: @unchecked Sendable {
     // out = inp · Wᵀ, plus each adapter's low-rank side path on its own rows.
     //
     // A single-row span (a decoding sequence) always takes the rowwise path and a
-    // multi-row span (a prompt chunk) the sgemm path, so a row's arithmetic depends on
-    // its own sequence only, never on the rest of the batch: a greedy request gives the
-    // same tokens alone or beside 31 others. The engine orders spans by (kind,
+    // multi-row span (a prompt chunk) the gemm path, and neither path's result for a
+    // row depends on the other rows it runs with. So a row's arithmetic depends on its
+    // own sequence only, never on the rest of the batch or on where the engine cut the
+    // prompt into chunks: a greedy request gives the same tokens alone or beside 31
+    // others. The engine orders spans by (kind,
     // adapter), so each kind is one run; decode rows add their side paths in one
     // parallel job whatever their adapters (the base product prefetches their weights
-    // as it goes), and each adapter's prompt rows share one GEMM pair.
+    // as it goes), and each adapter's prompt rows share one pair of products.
     private func project(out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ T: Int,
                          _ w: WeightMatrix, _ s: RunState, _ batch: ForwardBatch, _ layer: Int, _ target: LoRATarget) {
         var i = 0
@@ -164,7 +166,7 @@ public final class LlamaModel: @unchecked Sendable {
     }
 
     /// Prompt chunks: the rows of each adapter (adjacent: the engine orders spans by
-    /// adapter) share one sgemm pair.
+    /// adapter) share one pair of products.
     private func applyPromptAdapters(out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ w: WeightMatrix,
                                      _ s: RunState, _ batch: ForwardBatch, spans: Range<Int>, _ layer: Int,
                                      _ target: LoRATarget) {

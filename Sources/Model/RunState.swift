@@ -20,11 +20,11 @@ public final class RunState: @unchecked Sendable {
     let hb2: UnsafeMutablePointer<Float>   // (maxRows, hiddenDim)
     /// Logits of the requested rows, (maxLogitRows, vocabSize).
     public let logits: UnsafeMutablePointer<Float>
-    /// Dequantized weight tile for the sgemm path.
+    /// MatMul.forward's weight tiles and packed activations.
     let matmulScratch: UnsafeMutablePointer<Float>
     /// LoRA x·Aᵀ rows, (maxRows, maxAdapterRank).
     let loraShrink: UnsafeMutablePointer<Float>
-    /// One projection's A and Bᵀ widened to f32 for sgemm, maxAdapterRank · (widest + widest).
+    /// One projection's A and Bᵀ widened to f32, and packed prompt rows, for loraGemmForward.
     let loraWeightScratch: UnsafeMutablePointer<Float>
     /// The decode rows' LoRA side paths of one projection, (maxRows).
     let loraRows: UnsafeMutablePointer<LoRARow>
@@ -48,10 +48,10 @@ public final class RunState: @unchecked Sendable {
             maxRows * c.qDim, maxRows * c.kvDim, maxRows * c.kvDim, maxRows * c.qDim,
             maxRows * c.hiddenDim, maxRows * c.hiddenDim,
             maxLogitRows * c.vocabSize,
-            MatMul.scratchCount(cols: widest),
+            MatMul.scratchCount(rows: max(maxRows, maxLogitRows), cols: widest),
             scoreWorkers * attentionHeadsTogether * maxContext,
             maxRows * maxAdapterRank,
-            maxAdapterRank * 2 * widest,
+            loraGemmScratchCount(rows: maxRows, rank: maxAdapterRank, inDim: widest, outDim: widest),
         ]
         // Round each view up to 16 floats so every view stays 64-byte aligned.
         let padded = counts.map { ($0 + 15) / 16 * 16 }

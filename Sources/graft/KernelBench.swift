@@ -34,7 +34,7 @@ struct KernelBench {
         let tallest = kinds.flatMap(\.weights).map(\.rows).max()!
         let x = UnsafeMutablePointer<Float>.allocate(capacity: T * widest)
         let out = UnsafeMutablePointer<Float>.allocate(capacity: T * tallest)
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: MatMul.scratchCount(cols: widest))
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: MatMul.scratchCount(rows: T, cols: widest))
         defer { x.deallocate(); out.deallocate(); scratch.deallocate() }
         Self.fillRandom(x, count: T * widest)
         let path = MatMul.Path.rowwise(model.decodeActivations)

@@ -44,8 +44,8 @@ private func pack(_ count: Int, _ body: (UnsafeMutablePointer<Float16>) -> Void)
         let x = rng.floats(T * inDim), base = rng.floats(T * outDim)
         var out = base
         var shrink = [Float](repeating: 0, count: T * rank)
-        var scratch = [Float](repeating: 0, count: rank * (inDim + outDim))
-        // When the side path is added with sgemm
+        var scratch = [Float](repeating: 0, count: loraGemmScratchCount(rows: T, rank: rank, inDim: inDim, outDim: outDim))
+        // When the side path is added by the prompt-chunk kernel
         loraGemmForward(out: &out, outStride: outDim, x: x, xStride: inDim, T: T, a: lora.packedA, bT: lora.packedBT,
                         rank: rank, inDim: inDim, outDim: outDim, scale: scale, scratch: &scratch, shrink: &shrink)
         // Then out = base + scale · B(A x), computed naively in Double

@@ -25,9 +25,9 @@ import Kernels
         let bytes = encodeMatrix(rng.floats(rows * cols), rows: rows, cols: cols, type: type)
         let reference = decodeMatrixReference(bytes, rows: rows, cols: cols, type: type)
         let x = rng.floats(T * cols)
-        // When multiplied by the kernel (T >= 16 takes the dequantize + sgemm path)
+        // When multiplied by the kernel (T >= 16 takes the dequantize + gemm path)
         var out = [Float](repeating: .nan, count: T * rows)
-        var scratch = [Float](repeating: 0, count: MatMul.scratchCount(cols: cols))
+        var scratch = [Float](repeating: 0, count: MatMul.scratchCount(rows: T, cols: cols))
         bytes.withUnsafeBytes { wb in
             let w = WeightMatrix(type: type, data: wb.baseAddress!, rows: rows, cols: cols)
             MatMul.forward(out: &out, outStride: rows, x: x, xStride: cols, T: T, weight: w, scratch: &scratch)
@@ -44,7 +44,7 @@ import Kernels
         let rows = 70, cols = 96, T = 15
         let bytes = encodeMatrix(rng.floats(rows * cols), rows: rows, cols: cols, type: type)
         let x = rng.floats(T * cols)
-        var scratch = [Float](repeating: 0, count: MatMul.scratchCount(cols: cols))
+        var scratch = [Float](repeating: 0, count: MatMul.scratchCount(rows: T, cols: cols))
         var together = [Float](repeating: .nan, count: T * rows)
         var alone = [Float](repeating: .nan, count: T * rows)
         bytes.withUnsafeBytes { wb in
@@ -74,7 +74,7 @@ import Kernels
         let bytes = encodeMatrix(rng.floats(rows * cols), rows: rows, cols: cols, type: type)
         let x = rng.floats(T * cols)
         let other = [UInt8](repeating: 1, count: 3 * 5000)
-        var scratch = [Float](repeating: 0, count: MatMul.scratchCount(cols: cols))
+        var scratch = [Float](repeating: 0, count: MatMul.scratchCount(rows: T, cols: cols))
         var plain = [Float](repeating: .nan, count: T * rows)
         var prefetching = [Float](repeating: .nan, count: T * rows)
         bytes.withUnsafeBytes { wb in
@@ -104,7 +104,7 @@ import Kernels
         let x = rng.floats(T * cols).enumerated().map { i, v in v * (i % 7 == 0 ? 40 : 1) }
         // When multiplied with activations rounded to int16 per group of 32
         var out = [Float](repeating: .nan, count: T * rows)
-        var scratch = [Float](repeating: 0, count: MatMul.scratchCount(cols: cols))
+        var scratch = [Float](repeating: 0, count: MatMul.scratchCount(rows: T, cols: cols))
         bytes.withUnsafeBytes { wb in
             let w = WeightMatrix(type: type, data: wb.baseAddress!, rows: rows, cols: cols)
             MatMul.forward(out: &out, outStride: rows, x: x, xStride: cols, T: T, weight: w,

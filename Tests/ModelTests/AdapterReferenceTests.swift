@@ -13,7 +13,7 @@ import Testing
         let reference = try Fixtures.json("peft_adapter_r8/logits_fp32.json")
         let ids = reference["token_ids"] as! [Int]
         let expected = try Fixtures.float32LittleEndian("peft_adapter_r8/logits_fp32_last_position_f32le.bin")
-        // When the prompt runs with the adapter in one chunk (sgemm path) and token by
+        // When the prompt runs with the adapter in one chunk (gemm path) and token by
         // token (rowwise path)
         for chunk in [ids.count, 1] {
             let logits = shared.logits(tokens: ids, chunk: chunk, adapter: adapter).last!

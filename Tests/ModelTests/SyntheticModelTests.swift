@@ -27,7 +27,7 @@ import ModelFormats
         let model = try LlamaModel(gguf: gguf)
         #expect(model.config == synthetic.config)
         let tokens = [3, 17, 99, 42, 5, 127, 0, 64, 8, 31, 77, 2, 50, 19, 101, 6, 90, 33]
-        // When the tokens run in one pass (18 rows: the sgemm path) and then one by one (the dot path)
+        // When the tokens run in one pass (18 rows: the gemm path) and then one by one (the dot path)
         let cache = KVCache(config: model.config, nBlocks: 8, blockSize: 8)
         let table = BlockTable(capacity: 8)
         #expect(table.reserve(positions: tokens.count, in: cache))

@@ -1,5 +1,3 @@
-import COpenBLAS
-
 // out = x · Wᵀ. x: (T, cols) with row stride xStride; W: (rows, cols) in any GGML type;
 // out: (T, rows) with row stride outStride.
 //
@@ -10,8 +8,11 @@ import COpenBLAS
 //   per thread and multiplies them in register blocks. Every output element is summed
 //   in the same order whatever T is, so a row's result does not depend on which other
 //   rows share the batch;
-// - gemm (prefill): a tile of weight rows is dequantized into `scratch` and multiplied
-//   with OpenBLAS sgemm, which is compute-bound and far faster for many rows.
+// - gemm (prompt chunks): the activation rows are packed once, then each thread
+//   dequantizes tiles of weight rows into `scratch` and multiplies them in register
+//   blocks that broadcast each weight to sixteen rows (RowInvariantGEMM.swift):
+//   compute-bound, far faster for many rows, and each output element one chain over
+//   the columns in order, so a row's result does not depend on the other rows either.
 public enum MatMul {
     public enum Path: Sendable, Equatable {
         /// Weight groups decoded in registers; activations as f32, or quantized to
@@ -19,7 +20,8 @@ public enum MatMul {
         case rowwise(ActivationPrecision)
         case gemm
 
-        /// The faster exact path for T rows, for callers that need no batch invariance.
+        /// The faster exact path for T rows, for callers that need not match a row's
+        /// result on the other path.
         public static func fastest(rows T: Int) -> Path { T >= 16 ? .gemm : .rowwise(.f32) }
     }
 
@@ -33,12 +35,15 @@ public enum MatMul {
         case int16
     }
 
-    /// Weight rows dequantized per sgemm tile, per thread.
+    /// Weight rows dequantized per gemm tile, per thread.
     public static let gemmTileRows = 128
 
-    /// Floats of scratch `forward` needs for a weight with `cols` columns: one sgemm
-    /// tile per thread, which also holds the rowwise path's weight tile.
-    public static func scratchCount(cols: Int) -> Int { Parallel.threadCount * gemmTileRows * cols }
+    /// Floats of scratch `forward` needs for up to `rows` activation rows and a weight
+    /// with `cols` columns: one weight tile per thread (both paths), then the gemm
+    /// path's packed activations.
+    public static func scratchCount(rows: Int, cols: Int) -> Int {
+        Parallel.threadCount * gemmTileRows * cols + RowInvariantGEMM.packedCount(rows: rows, cols: cols)
+    }
 
     /// `prefetch`: memory the rowwise kernels stream into cache as they go, for the
     /// caller's next job (Prefetch.swift); the gemm path ignores it.
@@ -87,22 +92,22 @@ public enum MatMul {
         }
     }
 
-    // Each thread dequantizes tiles of its own share of the weight rows into its own
-    // scratch and multiplies them with a single-threaded sgemm, so a tile is used while
-    // it is still in that core's cache and no second thread pool competes for the cores.
+    // x is packed once; then each thread dequantizes tiles of its own share of the
+    // weight rows into its own scratch and multiplies them while they are still in that
+    // core's cache.
     static func gemmForward(out: UnsafeMutablePointer<Float>, outStride: Int,
                             x: UnsafePointer<Float>, xStride: Int, T: Int,
                             weight w: WeightMatrix, scratch: UnsafeMutablePointer<Float>) {
+        let packed = scratch + Parallel.threadCount * gemmTileRows * w.cols
+        RowInvariantGEMM.pack(x, xStride: xStride, T: T, K: w.cols, into: packed)
         Parallel.forEachChunk(w.rows, minChunk: 32) { rows, participant in
             let tile = scratch + participant * gemmTileRows * w.cols
             var start = rows.lowerBound
             while start < rows.upperBound {
                 let count = min(gemmTileRows, rows.upperBound - start)
                 dequantizeRows(w, rows: start..<(start + count), out: tile)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
-                            Int32(T), Int32(count), Int32(w.cols),
-                            1, x, Int32(xStride), tile, Int32(w.cols),
-                            0, out + start, Int32(outStride))
+                RowInvariantGEMM.product(out: out + start, outStride: outStride, packed: packed, T: T, K: w.cols,
+                                         w: tile, rowStride: w.cols, colStride: 1, rows: 0..<count, accumulate: false)
                 start += count
             }
         }

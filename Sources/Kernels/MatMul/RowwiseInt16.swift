@@ -18,7 +18,7 @@ extension MatMul {
                                     prefetch: UnsafeBufferPointer<PrefetchSpan>) {
         let groups = w.cols / 32
         // Scratch: T×groups scales, T×groups sums, then T×cols int16.
-        precondition(2 * T * groups + (T * w.cols + 1) / 2 <= scratchCount(cols: w.cols),
+        precondition(2 * T * groups + (T * w.cols + 1) / 2 <= scratchCount(rows: T, cols: w.cols),
                      "int16 rowwise product of \(T) rows exceeds its scratch")
         let scales = scratch, sums = scratch + T * groups
         let q = UnsafeMutableRawPointer(scratch + 2 * T * groups).bindMemory(to: Int16.self, capacity: T * w.cols)

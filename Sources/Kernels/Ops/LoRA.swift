@@ -1,4 +1,3 @@
-import COpenBLAS
 import CSIMD
 
 // The low-rank side path of one projection, added to the base projection's output
@@ -12,8 +11,8 @@ import CSIMD
 //   in a fixed order of its own, so its result never depends on the rest of the batch
 //   (neighbouring rows of one adapter share loads, never sums); all rows of a
 //   projection run as one parallel job;
-// - loraGemmForward (prompt chunks): rows of one adapter, two sgemm calls on the
-//   weights unpacked to f32 scratch.
+// - loraGemmForward (prompt chunks): rows of one adapter, two RowInvariantGEMM
+//   products on the weights unpacked to f32 scratch.
 
 /// One decode row's side path: the row of x and out it reads and adds to, and its
 /// adapter's weights for this projection.
@@ -243,24 +242,37 @@ func addBlock(_ out: UnsafeMutablePointer<Float>, _ c: SIMD8<Float>, count: Int)
     }
 }
 
-/// out += scale · (x · Aᵀ) · Bᵀᵀ for T rows of one adapter via sgemm, A and Bᵀ packed.
-/// scratch: floats for A and Bᵀ unpacked to f32, rank · (inDim + outDim); shrink: T ·
-/// rank floats.
+/// Floats of scratch `loraGemmForward` needs: A and Bᵀ unpacked to f32, then packed
+/// activation rows for the wider of its two products.
+public func loraGemmScratchCount(rows: Int, rank: Int, inDim: Int, outDim: Int) -> Int {
+    rank * (inDim + outDim) + RowInvariantGEMM.packedCount(rows: rows, cols: max(inDim, rank))
+}
+
+/// out += scale · (x · Aᵀ) · Bᵀᵀ for T rows of one adapter, A and Bᵀ packed; each row's
+/// result is independent of the other rows (RowInvariantGEMM). scratch:
+/// `loraGemmScratchCount` floats; shrink: T · rank floats.
 public func loraGemmForward(out: UnsafeMutablePointer<Float>, outStride: Int,
                             x: UnsafePointer<Float>, xStride: Int, T: Int,
                             a: UnsafePointer<Float16>, bT: UnsafePointer<Float16>,
                             rank: Int, inDim: Int, outDim: Int, scale: Float,
                             scratch: UnsafeMutablePointer<Float>, shrink: UnsafeMutablePointer<Float>) {
     guard T > 0 else { return }
-    let a32 = scratch, bT32 = scratch + rank * inDim
+    let a32 = scratch, bT32 = scratch + rank * inDim, packed = bT32 + rank * outDim
     LoRAPacking.unpackA(a32, a, rank: rank, inDim: inDim)
     LoRAPacking.unpackBT(bT32, bT, rank: rank, outDim: outDim)
-    // shrink = x · Aᵀ  (T, rank)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(rank), Int32(inDim),
-                1, x, Int32(xStride), a32, Int32(inDim), 0, shrink, Int32(rank))
-    // out += scale · shrink · Bᵀᵀ  (T, outDim)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(outDim), Int32(rank),
-                scale, shrink, Int32(rank), bT32, Int32(outDim), 1, out, Int32(outStride))
+    // shrink = scale · x · Aᵀ  (T, rank)
+    RowInvariantGEMM.pack(x, xStride: xStride, T: T, K: inDim, into: packed)
+    Parallel.forEachChunk(rank, minChunk: RowInvariantGEMM.blockWeights) { ranks in
+        RowInvariantGEMM.product(out: shrink + ranks.lowerBound, outStride: rank, packed: packed, T: T, K: inDim,
+                                 w: a32, rowStride: inDim, colStride: 1, rows: ranks, accumulate: false)
+    }
+    for i in 0..<(T * rank) { shrink[i] *= scale }
+    // out += shrink · B  (T, outDim), where B[o, r] = Bᵀ[r, o]
+    RowInvariantGEMM.pack(shrink, xStride: rank, T: T, K: rank, into: packed)
+    Parallel.forEachChunk(outDim, minChunk: 48) { outputs in
+        RowInvariantGEMM.product(out: out + outputs.lowerBound, outStride: outStride, packed: packed, T: T, K: rank,
+                                 w: bT32, rowStride: 1, colStride: outDim, rows: outputs, accumulate: true)
+    }
 }
 
 /// The kernels' layout of an adapter's halves, chosen so the decode kernels read each

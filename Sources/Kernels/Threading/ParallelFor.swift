@@ -1,4 +1,3 @@
-import COpenBLAS
 import Foundation
 
 /// Splits `0..<count` into one contiguous range per worker and runs `body` on each,
@@ -13,13 +12,8 @@ public enum Parallel {
         max(1, ProcessInfo.processInfo.activeProcessorCount)
     }
 
-    /// Made on first use. OpenBLAS is then kept to the calling thread: the kernels split
-    /// sgemm work over this pool themselves, and OpenBLAS's own threads spinning beside
-    /// the pool's would oversubscribe the cores.
-    nonisolated(unsafe) static var pool: SpinPool = {
-        openblas_set_num_threads(1)
-        return SpinPool(threadCount: threadCount)
-    }()
+    /// Made on first use.
+    nonisolated(unsafe) static var pool = SpinPool(threadCount: threadCount)
 
     /// Runs `body(range)` over disjoint chunks covering `0..<count`. `minChunk` is the
     /// smallest range worth a thread of its own.
