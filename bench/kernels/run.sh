@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds and runs bandwidth.c (memory) against the project's int16 kernel, peak.c
-# (arithmetic), blocking.c (why the batched f32 product is register-blocked) and
-# single_row.c (the exact single-stream product's ceiling). Never in CI (timing).
+# (arithmetic), blocking.c (why the batched f32 product is register-blocked),
+# single_row.c (the exact single-stream product's ceiling) and interleaved_row.c (that
+# ceiling with rows interleaved eight at a time). Never in CI (timing).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cc -O3 -mavx2 -mfma -mf16c -ffp-contract=off -pthread -I Sources/CSIMD/include \
@@ -13,3 +14,5 @@ cc -O3 -mavx2 -mfma -mf16c -ffp-contract=off bench/kernels/blocking.c -o /tmp/gr
 /tmp/graft-blocking
 cc -O3 -mavx2 -mfma -mf16c -ffp-contract=off -pthread bench/kernels/single_row.c -o /tmp/graft-single-row -lm
 /tmp/graft-single-row
+cc -O3 -mavx2 -mfma -mf16c -ffp-contract=off -pthread bench/kernels/interleaved_row.c -o /tmp/graft-interleaved-row -lm
+/tmp/graft-interleaved-row

@@ -71,17 +71,6 @@ static float reference_row(long r) {
     return s;
 }
 
-static void *run_part(void *arg) {
-    part_t *p = arg;
-    for (long i = 0; i < p->passes; i++) dot_rows(p->lo, p->hi);
-    return NULL;
-}
-
-// GMAC/s of `passes` products over `rows` rows split between threads, best of five.
-static double gmacs(long rows, long passes, int threads) {
-    return (double)rows * COLS * passes / best_of_five(run_part, rows, 4, passes, threads) / 1e9;
-}
-
 int main(void) {
     weights = aligned_alloc(64, STREAM_ROWS * ROW_BYTES);
     out = malloc(STREAM_ROWS * sizeof(float));
@@ -95,7 +84,8 @@ int main(void) {
     int identical = 1;
     for (long r = 0; r < HOT_ROWS; r++) identical &= out[r] == reference_row(r);
     for (int threads = 1; threads <= 2; threads++) {
-        double hot = gmacs(HOT_ROWS, 2000, threads), streaming = gmacs(STREAM_ROWS, 3, threads);
+        double hot = gmacs_of(dot_rows, HOT_ROWS, COLS, 4, 2000, threads),
+               streaming = gmacs_of(dot_rows, STREAM_ROWS, COLS, 4, 3, threads);
         printf("{\"kernel\":\"single_row_q4_1_f32\",\"threads\":%d,\"hot_gmacs_per_second\":%.1f,"
                "\"streaming_gmacs_per_second\":%.1f,\"streaming_tokens_per_second_bound\":%.0f,\"bit_identical\":%s}\n",
                threads, hot, streaming, streaming * 1e9 / MACS_PER_TOKEN, identical ? "true" : "false");

@@ -35,4 +35,20 @@ static inline double best_of_five(void *(*body)(void *), long count, long align,
     return fastest;
 }
 
+// Multiply-adds per second of a row kernel (rows lo..<hi of a matrix with `cols`
+// columns, once per call) over `rows` rows, `passes` times, split between threads.
+typedef void (*row_kernel_t)(long lo, long hi);
+static row_kernel_t measured_kernel;
+
+static inline void *run_measured_kernel(void *arg) {
+    part_t *p = arg;
+    for (long i = 0; i < p->passes; i++) measured_kernel(p->lo, p->hi);
+    return NULL;
+}
+
+static inline double gmacs_of(row_kernel_t kernel, long rows, long cols, long align, long passes, int threads) {
+    measured_kernel = kernel;
+    return (double)rows * cols * passes / best_of_five(run_measured_kernel, rows, align, passes, threads) / 1e9;
+}
+
 #endif
