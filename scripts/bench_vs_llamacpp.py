@@ -19,7 +19,7 @@ Graft (`graft accuracy`); --accuracy-decode adds one token per call / `graft acc
 Needs .venv-llamacpp (scripts/llamacpp-venv.sh builds it, ~8 minutes) and a release
 build of graft (swift build -c release --product graft). Never in CI.
 
-    .venv-llamacpp/bin/python scripts/bench_vs_llamacpp.py [--rounds 3] [--activations f32 int16]
+    .venv-llamacpp/bin/python scripts/bench_vs_llamacpp.py [--rounds 3] [--variants f32 int16 interleaved]
         [--accuracy [--accuracy-decode]]
 """
 
@@ -170,8 +170,16 @@ def llamacpp_round(llama, args):
     return result
 
 
-def graft_round(args, activations):
-    command = [args.graft, "bench", "--model", args.model, "--threads", str(args.threads), "--activations", activations,
+# Graft's ways of running decode rows, each a row of the table: its command-line flags.
+VARIANTS = {
+    "f32": ["--activations", "f32"],
+    "int16": ["--activations", "int16"],
+    "interleaved": ["--layout", "interleaved"],
+}
+
+
+def graft_round(args, variant):
+    command = [args.graft, "bench", "--model", args.model, "--threads", str(args.threads), *VARIANTS[variant],
                "--runs", str(args.runs), "--prefill-tokens", str(args.prefill_tokens),
                "--decode-tokens", str(args.decode_tokens)]
     if args.skip_batched:
@@ -201,13 +209,13 @@ def llamacpp_accuracy(llama, reference, near_tie, rows_per_call):
             "near_tie_disagreements": near, "other_disagreements": positions - agreements - near}
 
 
-def graft_accuracy(args, decode, activations):
-    command = [args.graft, "accuracy", "--model", args.model, "--threads", str(args.threads), "--activations", activations,
+def graft_accuracy(args, decode, variant):
+    command = [args.graft, "accuracy", "--model", args.model, "--threads", str(args.threads), *VARIANTS[variant],
                "--reference", args.reference, "--near-tie", str(args.near_tie)] + (["--decode"] if decode else [])
     record = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
-    keep = ("name", "system", "activations", "path", "positions", "agreements", "agreement", "disagreements",
+    keep = ("name", "system", "variant", "path", "positions", "agreements", "agreement", "disagreements",
             "near_tie_margin", "near_tie_disagreements", "other_disagreements")
-    record["activations"] = activations
+    record["variant"] = variant
     return {k: record[k] for k in keep}
 
 
@@ -227,8 +235,9 @@ def main():
                         help="accuracy also with one token per forward pass (slow: one call per position)")
     parser.add_argument("--reference", default=os.path.join(ROOT, "bench", "accuracy", "reference_fp32.json"))
     parser.add_argument("--near-tie", type=float, default=0.01)
-    parser.add_argument("--activations", nargs="+", choices=("f32", "int16"), default=["f32"],
-                        help="graft's decode activation precisions to run (each is a row of the table)")
+    parser.add_argument("--variants", nargs="+", choices=tuple(VARIANTS), default=["f32"],
+                        help="graft's ways of running decode rows to measure (each is a row of the table): f32 "
+                             "(default), int16 (--activations int16), interleaved (--layout interleaved)")
     args = parser.parse_args()
     for path in (args.model, args.graft):
         if not os.path.exists(path):
@@ -240,9 +249,9 @@ def main():
     print(f"llama-cpp-python {L.__version__}, {args.threads} threads; graft {args.graft}", file=sys.stderr)
 
     if not args.accuracy_only:
-        graft_runs = {a: [] for a in args.activations}
+        graft_runs = {v: [] for v in args.variants}
         llama_runs = []
-        systems = [f"graft --activations {a}" for a in args.activations] + ["llama.cpp"]
+        systems = [f"graft {v}" for v in args.variants] + ["llama.cpp"]
         for r in range(args.rounds):
             order = systems if r % 2 == 0 else systems[::-1]
             for system in order:
@@ -251,9 +260,9 @@ def main():
                     result = llamacpp_round(llama, args)
                     llama_runs.append(result)
                 else:
-                    activations = system.split()[-1]
-                    result = graft_round(args, activations)
-                    graft_runs[activations].append(result)
+                    variant = system.split()[-1]
+                    result = graft_round(args, variant)
+                    graft_runs[variant].append(result)
                 print(json.dumps({"round": r + 1, "system": system, "seconds": round(time.time() - started, 1),
                                   **{k: round(v, 1) for k, v in result.items()}}), file=sys.stderr)
 
@@ -266,16 +275,16 @@ def main():
             pairs += [("decode_batch_8", "decode_batch_8"), ("decode_batch_32", "decode_batch_32"),
                       ("decode_batch_32_distinct_adapters", "decode_batch_32")]
         print(f"{'measurement (tokens/s, median of ' + str(args.rounds) + ')':<62}{'graft':>10}{'llama.cpp':>11}{'ratio':>8}")
-        for activations in args.activations:
-            g = medians(graft_runs[activations])
+        for variant in args.variants:
+            g = medians(graft_runs[variant])
             for graft_name, llama_name in pairs:
                 label = graft_name if graft_name == llama_name else f"{graft_name} vs {llama_name}"
-                label += f" [{activations}]"
+                label += f" [{variant}]"
                 print(f"{label:<62}{g[graft_name]:>10.1f}{m[llama_name]:>11.1f}{g[graft_name] / m[llama_name]:>8.2f}")
-        for activations in args.activations:
-            g = medians(graft_runs[activations])
+        for variant in args.variants:
+            g = medians(graft_runs[variant])
             for graft_name, llama_name in pairs:
-                print(json.dumps({"name": graft_name, "activations": activations,
+                print(json.dumps({"name": graft_name, "variant": variant,
                                   "graft_tokens_per_second": round(g[graft_name], 2),
                                   "llamacpp_name": llama_name, "llamacpp_tokens_per_second": round(m[llama_name], 2),
                                   "ratio_graft_over_llamacpp": round(g[graft_name] / m[llama_name], 3),
@@ -285,8 +294,8 @@ def main():
         reference = json.load(open(args.reference))
         for decode in ((False, True) if args.accuracy_decode else (False,)):
             print(json.dumps(llamacpp_accuracy(llama, reference, args.near_tie, 1 if decode else None)))
-            for activations in args.activations:
-                print(json.dumps(graft_accuracy(args, decode, activations)))
+            for variant in args.variants:
+                print(json.dumps(graft_accuracy(args, decode, variant)))
 
 
 if __name__ == "__main__":

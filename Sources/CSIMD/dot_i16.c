@@ -3,6 +3,7 @@
 // Swift spelling. Compiled with -ffp-contract=off: every f32 multiply-add here is an
 // explicit fma, so each kernel variant rounds exactly as the others do.
 #include "dot_i16.h"
+#include "prefetch_cursor.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -57,18 +58,6 @@ ALWAYS_INLINE float hsum8(__m256 v) {
 
 ALWAYS_INLINE float half(const uint8_t *p) {
     return _cvtsh_ss(*(const uint16_t *)p);
-}
-
-// Lines of the caller's next job handed out two at a time from the inner loops (see
-// Kernels/MatMul/Prefetch.swift): the traffic overlaps the arithmetic.
-typedef struct { const char *next, *end; } prefetch_t;
-
-ALWAYS_INLINE void prefetch_advance(prefetch_t *pf) {
-    if (pf->next < pf->end) {
-        _mm_prefetch(pf->next, _MM_HINT_T0);
-        _mm_prefetch(pf->next + 64, _MM_HINT_T0);
-        pf->next += 128;
-    }
 }
 
 // One weight group: its 32 values as int16 in two registers (elements 0..<16 and
@@ -208,7 +197,7 @@ ALWAYS_INLINE void dot_rows(int type, const uint8_t *weights, long rowBytes, lon
 void graft_dot_rows_i16(int type, const uint8_t *weights, long rowBytes, long rowLo, long rowHi,
                         long cols, const int16_t *q, const float *scales, const float *sums, long T,
                         float *out, long outStride, const void *prefetch, long prefetchBytes) {
-    prefetch_t pf = {(const char *)prefetch, (const char *)prefetch + (prefetch ? prefetchBytes : 0)};
+    prefetch_t pf = prefetch_span(prefetch, prefetchBytes);
     // One specialisation per format, so the per-group branches on `type` fold away.
     switch (type) {
     case GRAFT_I16_Q4_1:

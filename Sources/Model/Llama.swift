@@ -14,10 +14,11 @@ public final class LlamaModel: @unchecked Sendable {
     /// products; prompt chunks always take the exact f32 gemm path.
     public let decodeActivations: MatMul.ActivationPrecision
 
-    public init(gguf: GGUFFile, decodeActivations: MatMul.ActivationPrecision = .f32) throws {
+    public init(gguf: GGUFFile, decodeActivations: MatMul.ActivationPrecision = .f32,
+                layout: WeightLayout = .rowMajor) throws {
         self.decodeActivations = decodeActivations
         config = try LlamaConfig(gguf: gguf)
-        weights = try LlamaWeights(gguf: gguf, config: config)
+        weights = try LlamaWeights(gguf: gguf, config: config, layout: layout)
         file = gguf
         rope = RopeTable(ropeDim: config.ropeDim, maxPositions: config.contextLength, base: config.ropeBase)
     }

@@ -1,3 +1,4 @@
+import Foundation
 import Kernels
 import ModelFormats
 
@@ -16,34 +17,39 @@ public struct LayerWeights: @unchecked Sendable {
 }
 
 /// All weights of a llama model, as views into the GGUF mapping (which this object
-/// keeps alive) plus f32 copies of any norm vector not stored as f32.
+/// keeps alive), plus f32 copies of any norm vector not stored as f32 and, with the
+/// interleaved layout, re-laid copies of the Q4_1 projections.
 public final class LlamaWeights: @unchecked Sendable {
     public let tokenEmbedding: WeightMatrix
     public let output: WeightMatrix
     public let outputNorm: UnsafePointer<Float>
     public let layers: [LayerWeights]
     private let file: GGUFFile
-    private let ownedVectors: OwnedVectors
+    private let owned: OwnedMemory
 
-    public init(gguf: GGUFFile, config c: LlamaConfig) throws {
+    public init(gguf: GGUFFile, config c: LlamaConfig, layout: WeightLayout = .rowMajor) throws {
         file = gguf
+        let owned = OwnedMemory()
+        self.owned = owned
         func matrix(_ name: String, rows: Int, cols: Int) throws -> WeightMatrix {
             guard let info = gguf.tensor(named: name) else { throw ModelError.missingTensor(name) }
             guard info.dims == [cols, rows] else {
                 throw ModelError.tensorShape(name: name, expected: [cols, rows], found: info.dims)
             }
             guard cols % 32 == 0 else { throw ModelError.unsupported("tensor '\(name)' row length \(cols) is not a multiple of 32") }
-            return WeightMatrix(type: info.type, data: gguf.data(for: info), rows: rows, cols: cols)
+            let stored = WeightMatrix(type: info.type, data: gguf.data(for: info), rows: rows, cols: cols)
+            guard layout == .interleaved, stored.canInterleave else { return stored }
+            let copy = stored.interleaved(into: owned.allocateBytes(rows * stored.rowByteCount))
+            releasePages(stored.data, byteCount: rows * stored.rowByteCount)
+            return copy
         }
-        let owned = OwnedVectors()
-        ownedVectors = owned
         func vector(_ name: String, count: Int) throws -> UnsafePointer<Float> {
             guard let info = gguf.tensor(named: name) else { throw ModelError.missingTensor(name) }
             guard info.dims == [count] else {
                 throw ModelError.tensorShape(name: name, expected: [count], found: info.dims)
             }
             if info.type == .f32 { return gguf.data(for: info).assumingMemoryBound(to: Float.self) }
-            let copy = owned.allocate(count)
+            let copy = owned.allocateFloats(count)
             dequantizeRow(type: info.type, out: copy, src: gguf.data(for: info), count: count)
             return UnsafePointer(copy)
         }
@@ -79,15 +85,30 @@ public final class LlamaWeights: @unchecked Sendable {
     }
 }
 
-/// f32 copies of vectors stored in other types; freed with the weights, or at once if
-/// loading fails part way.
-private final class OwnedVectors {
-    private var pointers: [UnsafeMutablePointer<Float>] = []
+/// Drops the whole pages of a read-only file mapping in [start, start + byteCount) from
+/// the process: the copy replaces them, so they would only count twice in its memory.
+/// Read again, they would come back from the file unchanged.
+private func releasePages(_ start: UnsafeRawPointer, byteCount: Int) {
+    let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+    let first = (Int(bitPattern: start) + page - 1) / page * page
+    let end = (Int(bitPattern: start) + byteCount) / page * page
+    guard end > first, let pointer = UnsafeMutableRawPointer(bitPattern: first) else { return }
+    madvise(pointer, end - first, MADV_DONTNEED)
+}
 
-    func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
-        let p = UnsafeMutablePointer<Float>.allocate(capacity: count)
+/// Copies made at load (f32 vectors, interleaved matrices); freed with the weights, or
+/// at once if loading fails part way.
+private final class OwnedMemory {
+    private var pointers: [UnsafeMutableRawPointer] = []
+
+    func allocateBytes(_ count: Int) -> UnsafeMutableRawPointer {
+        let p = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 64)
         pointers.append(p)
         return p
+    }
+
+    func allocateFloats(_ count: Int) -> UnsafeMutablePointer<Float> {
+        allocateBytes(count * MemoryLayout<Float>.stride).bindMemory(to: Float.self, capacity: count)
     }
 
     deinit { pointers.forEach { $0.deallocate() } }

@@ -3,6 +3,7 @@ import Foundation
 import Kernels
 
 extension MatMul.ActivationPrecision: ExpressibleByArgument {}
+extension WeightLayout: ExpressibleByArgument {}
 
 /// Options every model-loading command shares.
 struct ModelOptions: ParsableArguments {
@@ -18,6 +19,11 @@ struct ModelOptions: ParsableArguments {
         "Activations in decode rows' quantized products: f32 (exact) or int16 (per group of 32 with an f32 scale; faster single-stream decode, slower batches).",
         valueName: "f32|int16"))
     var activations: MatMul.ActivationPrecision = .f32
+
+    @Option(help: ArgumentHelp(
+        "How Q4_1 weights are held for decode: row-major (as stored; faster batches) or interleaved (re-laid eight rows at a time at load; faster single streams and small batches, slower large batches). Both exact; --activations int16 then applies to the other quantized weights only.",
+        valueName: "row-major|interleaved"))
+    var layout: WeightLayout = .rowMajor
 
     var modelPath: String {
         model ?? ProcessInfo.processInfo.environment["GRAFT_MODEL"] ?? Self.defaultModelPath

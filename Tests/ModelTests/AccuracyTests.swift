@@ -14,11 +14,11 @@ import Testing
 
     /// rowsPerPass nil runs each document as one prompt.
     func agreement(rowsPerPass: Int?, documents: [[String: Any]],
-                   activations: MatMul.ActivationPrecision = .f32) throws -> Agreement {
+                   variant: DecodeVariant = .f32) throws -> Agreement {
         let shared = try SharedModel.get()
         var result = Agreement()
         let longest = documents.map { ($0["ids"] as! [Int]).count }.max()!
-        let scorer = SequenceScorer(model: shared.model(activations), maxTokens: longest, rowsPerPass: rowsPerPass)
+        let scorer = SequenceScorer(model: shared.model(variant), maxTokens: longest, rowsPerPass: rowsPerPass)
         for document in documents {
             let ids = document["ids"] as! [Int]
             let reference = document["top1"] as! [Int]
@@ -43,13 +43,13 @@ import Testing
         #expect(result.fraction >= 0.995, "agreement \(result.agreements)/\(result.positions)")
     }
 
-    @Test(arguments: MatMul.ActivationPrecision.allCases)
-    func decodePathAgreesWithFp32(activations: MatMul.ActivationPrecision) throws {
+    @Test(arguments: DecodeVariant.allCases)
+    func decodePathAgreesWithFp32(variant: DecodeVariant) throws {
         // Given the ChatML dialogue of the corpus (one token per pass is slow: one document)
         let documents = try documents().filter { $0["id"] as! String == "03-dialogue" }
         #expect(documents.count == 1)
         // When they are fed one token per forward pass, as generated tokens are
-        let result = try agreement(rowsPerPass: 1, documents: documents, activations: activations)
+        let result = try agreement(rowsPerPass: 1, documents: documents, variant: variant)
         // Then at least 99.5% of the positions have the reference's top-1
         #expect(result.fraction >= 0.995, "agreement \(result.agreements)/\(result.positions)")
     }

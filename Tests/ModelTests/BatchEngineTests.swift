@@ -56,8 +56,8 @@ import Tokenization
         return shared.tokenizer.encode(text)
     }
 
-    @Test(arguments: MatMul.ActivationPrecision.allCases)
-    func batchOf32WithDistinctAdaptersEqualsEachAlone(activations: MatMul.ActivationPrecision) async throws {
+    @Test(arguments: DecodeVariant.allCases)
+    func batchOf32WithDistinctAdaptersEqualsEachAlone(variant: DecodeVariant) async throws {
         // Given 32 requests: different prompts and lengths, 31 distinct random adapters and one without
         let shared = try SharedModel.get()
         let adapters = (0..<31).map { LoRAAdapter.random(shape: shared.model.adapterShape, rank: 4 + $0 % 3 * 4, seed: UInt64($0)) }
@@ -65,7 +65,7 @@ import Tokenization
             GenerationRequest(promptTokens: try chatTokens(shared, Self.prompts[i % Self.prompts.count] + String(repeating: " Please answer.", count: i % 4)),
                               adapter: i == 0 ? nil : adapters[i - 1], maxTokens: 10)
         }
-        let engine = BatchEngine(model: shared.model(activations), tokenizer: shared.tokenizer,
+        let engine = BatchEngine(model: shared.model(variant), tokenizer: shared.tokenizer,
                                  configuration: EngineConfiguration(maxRunningSequences: 32, maxTokensPerStep: 256, maxContext: 256))
         defer { engine.shutdown() }
         // When they run together

@@ -4,13 +4,13 @@ import Testing
 import Tokenization
 
 /// Greedy chat generation through the batched engine against exact fp32 math: the
-/// same prompt ids, the same output ids, the same text, with decode activations in f32
-/// and in int16.
+/// same prompt ids, the same output ids, the same text, with decode activations in f32,
+/// in int16, and with interleaved Q4_1 weights.
 @Suite struct GreedyGenerationTests {
-    @Test(arguments: MatMul.ActivationPrecision.allCases)
-    func greedyChatMatchesFp32References(activations: MatMul.ActivationPrecision) async throws {
+    @Test(arguments: DecodeVariant.allCases)
+    func greedyChatMatchesFp32References(variant: DecodeVariant) async throws {
         let shared = try SharedModel.get()
-        let engine = BatchEngine(model: shared.model(activations), tokenizer: shared.tokenizer,
+        let engine = BatchEngine(model: shared.model(variant), tokenizer: shared.tokenizer,
                                  configuration: EngineConfiguration(maxRunningSequences: 8, maxContext: 256))
         defer { engine.shutdown() }
         for reference in try Fixtures.jsonLines("greedy_fp32.jsonl") {

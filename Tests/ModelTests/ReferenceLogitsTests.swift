@@ -32,8 +32,8 @@ import Model
         #expect(topIndices(logits.last!, 10) == top["ids"] as! [Int])
     }
 
-    @Test(arguments: MatMul.ActivationPrecision.allCases)
-    func decodePathLogitsMatchFp32Reference(activations: MatMul.ActivationPrecision) throws {
+    @Test(arguments: DecodeVariant.allCases)
+    func decodePathLogitsMatchFp32Reference(variant: DecodeVariant) throws {
         // Given the reference prompt and its full fp32 logits
         let shared = try SharedModel.get()
         let reference = try Fixtures.json("logits_fp32.json")
@@ -41,11 +41,11 @@ import Model
         let expected = try Fixtures.float32LittleEndian("logits_fp32_all_positions_f32le.bin")
         let vocab = shared.model.config.vocabSize
         // When it is fed one token per forward pass, as generated tokens are
-        let logits = shared.logits(tokens: ids, chunk: 1, activations: activations)
+        let logits = shared.logits(tokens: ids, chunk: 1, variant: variant)
         // Then every position is within 1e-2 of the reference (int16 activations: 5e-2;
         // measured 2.5e-2 at the first positions, whose activations have the widest
         // range) and argmax agrees
-        let tolerance: Float = activations == .f32 ? 1e-2 : 5e-2
+        let tolerance: Float = variant == .int16 ? 5e-2 : 1e-2
         for (p, row) in logits.enumerated() {
             let want = Array(expected[(p * vocab)..<((p + 1) * vocab)])
             let maxDiff = zip(row, want).map { abs($0 - $1) }.max()!

@@ -15,10 +15,10 @@
 // streaming (96 MB), 1 and 2 threads, best of five. Run by run.sh.
 //
 // Measured (gcc, 2 threads, streaming): 30.4 GMAC/s against single_row.c's 23.4, and
-// 42.0 with the activations stored pre-broadcast. Graft does not use this layout: batch
-// invariance needs every batch size to sum a row in the same order, and the batched
-// kernels of this order (rows in lanes, each activation broadcast) measured 10-15%
-// slower at 32 rows than the row-major tile kernel (README, issue notes).
+// 42.0 with the activations stored pre-broadcast. Graft's `--layout interleaved` is this
+// layout (Sources/CSIMD/interleaved_q4_1.c, two partial sums per group where this has
+// eight, so that its batched kernels fit in registers); it is not the default because
+// those batched kernels are slower at 32 rows than the row-major tile kernel (README).
 #include <immintrin.h>
 #include <math.h>
 #include <stdint.h>

@@ -57,9 +57,13 @@ public enum MatMul {
         case .gemm:
             gemmForward(out: out, outStride: outStride, x: x, xStride: xStride, T: T, weight: w, scratch: scratch)
             return
-        case .rowwise(.int16) where hasInt16Kernel(w.type):
+        case .rowwise(.int16) where hasInt16Kernel(w):
             rowwiseInt16Forward(out: out, outStride: outStride, x: x, xStride: xStride, T: T, weight: w, scratch: scratch,
                                 prefetch: prefetch)
+            return
+        case .rowwise where w.interleaved:
+            interleavedForward(out: out, outStride: outStride, x: x, xStride: xStride, T: T, weight: w, scratch: scratch,
+                               prefetch: prefetch)
             return
         case .rowwise:
             break
@@ -82,6 +86,7 @@ public enum MatMul {
 
     /// Dequantizes rows `rows` of `w` into `out` (row-major, `w.cols` per row).
     public static func dequantizeRows(_ w: WeightMatrix, rows: Range<Int>, out: UnsafeMutablePointer<Float>) {
+        guard !w.interleaved else { return decodeInterleavedRows(w, rows: rows, out: out) }
         switch w.type {
         case .q4_1: decodeRows(Q4_1Decoder.self, w, rows: rows, out: out)
         case .q8_0: decodeRows(Q8_0Decoder.self, w, rows: rows, out: out)

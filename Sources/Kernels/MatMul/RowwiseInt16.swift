@@ -4,11 +4,13 @@ import CSIMD
 // arithmetic and its order are in CSIMD's dot_i16.h). For the quantized weight
 // formats only; float weights keep the f32 kernels, which are exact for them anyway.
 extension MatMul {
-    /// Whether `rowwiseInt16Forward` handles weights of this type.
-    static func hasInt16Kernel(_ type: GGMLType) -> Bool {
-        switch type {
-        case .q4_0, .q4_1, .q8_0: true
-        case .f32, .f16, .bf16: false
+    /// Whether `rowwiseInt16Forward` handles this matrix: the quantized types, row-major
+    /// (interleaved Q4_1 has faster exact kernels of its own).
+    static func hasInt16Kernel(_ w: WeightMatrix) -> Bool {
+        guard !w.interleaved else { return false }
+        switch w.type {
+        case .q4_0, .q4_1, .q8_0: return true
+        case .f32, .f16, .bf16: return false
         }
     }
 

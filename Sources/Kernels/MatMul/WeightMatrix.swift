@@ -1,21 +1,41 @@
+/// How a model's Q4_1 projections are held for the decode rows' products. Both are exact
+/// f32 math and batch invariant; they differ in speed (README: the measured trade).
+public enum WeightLayout: String, Sendable, CaseIterable {
+    /// As stored in the file: the faster layout for batches.
+    case rowMajor = "row-major"
+    /// Re-laid eight rows at a time at load (InterleavedQ4_1.swift): faster single
+    /// streams and small batches, slower batches of many rows.
+    case interleaved
+}
+
 /// A read-only view of a 2-D weight stored in any GGML type: `rows` output features,
 /// each a contiguous row of `cols` input features (ggml's ne0 = cols). The bytes
-/// usually live in the mmap'd model file.
+/// usually live in the mmap'd model file; Q4_1 weights may instead be interleaved eight
+/// rows at a time (CSIMD's interleaved_q4_1.h), the layout their decode kernels read.
 public struct WeightMatrix: @unchecked Sendable {
     public let type: GGMLType
     public let data: UnsafeRawPointer
     public let rows: Int
     public let cols: Int
+    /// Rows interleaved eight at a time (Q4_1 only), not row-major.
+    public let interleaved: Bool
 
-    public init(type: GGMLType, data: UnsafeRawPointer, rows: Int, cols: Int) {
+    public init(type: GGMLType, data: UnsafeRawPointer, rows: Int, cols: Int, interleaved: Bool = false) {
         precondition(cols % 32 == 0, "weight rows must be a multiple of 32 elements, got \(cols)")
+        precondition(!interleaved || (type == .q4_1 && rows % 8 == 0), "only Q4_1 rows in eights are interleaved")
         self.type = type
         self.data = data
         self.rows = rows
         self.cols = cols
+        self.interleaved = interleaved
     }
 
+    /// Bytes a row takes (in either layout).
     @inlinable public var rowByteCount: Int { type.byteCount(elements: cols) }
 
-    @inlinable public func row(_ r: Int) -> UnsafeRawPointer { data + r * rowByteCount }
+    /// Row r of a row-major matrix.
+    @inlinable public func row(_ r: Int) -> UnsafeRawPointer {
+        precondition(!interleaved, "an interleaved matrix has no contiguous rows")
+        return data + r * rowByteCount
+    }
 }
