@@ -18,7 +18,7 @@ public struct LayerWeights: @unchecked Sendable {
 
 /// All weights of a llama model, as views into the GGUF mapping (which this object
 /// keeps alive), plus f32 copies of any norm vector not stored as f32 and, with the
-/// interleaved layout, re-laid copies of the Q4_1 projections.
+/// interleaved layout, re-laid copies of the Q4_1 and Q8_0 matrices.
 public final class LlamaWeights: @unchecked Sendable {
     public let tokenEmbedding: WeightMatrix
     public let output: WeightMatrix

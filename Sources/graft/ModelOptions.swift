@@ -21,7 +21,7 @@ struct ModelOptions: ParsableArguments {
     var activations: MatMul.ActivationPrecision = .f32
 
     @Option(help: ArgumentHelp(
-        "How Q4_1 weights are held for decode: row-major (as stored; faster batches) or interleaved (re-laid eight rows at a time at load; faster single streams and small batches, slower large batches). Both exact; --activations int16 then applies to the other quantized weights only.",
+        "How Q4_1 and Q8_0 weights are held for decode: row-major (as stored; faster batches) or interleaved (re-laid eight rows at a time at load; faster single streams and small batches, slower large batches). Both exact; with interleaved, --activations int16 applies to Q4_0 weights only.",
         valueName: "row-major|interleaved"))
     var layout: WeightLayout = .rowMajor
 

@@ -16,7 +16,7 @@
 //
 // Measured (gcc, 2 threads, streaming): 30.4 GMAC/s against single_row.c's 23.4, and
 // 42.0 with the activations stored pre-broadcast. Graft's `--layout interleaved` is this
-// layout (Sources/CSIMD/interleaved_q4_1.c, two partial sums per group where this has
+// layout (Sources/CSIMD/interleaved.c, two partial sums per group where this has
 // eight, so that its batched kernels fit in registers); it is not the default because
 // those batched kernels are slower at 32 rows than the row-major tile kernel (README).
 #include <immintrin.h>

@@ -5,7 +5,7 @@ import CSIMD
 // formats only; float weights keep the f32 kernels, which are exact for them anyway.
 extension MatMul {
     /// Whether `rowwiseInt16Forward` handles this matrix: the quantized types, row-major
-    /// (interleaved Q4_1 has faster exact kernels of its own).
+    /// (interleaved matrices have faster exact kernels of their own).
     static func hasInt16Kernel(_ w: WeightMatrix) -> Bool {
         guard !w.interleaved else { return false }
         switch w.type {

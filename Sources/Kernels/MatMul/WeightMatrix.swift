@@ -1,28 +1,29 @@
-/// How a model's Q4_1 projections are held for the decode rows' products. Both are exact
+/// How a model's Q4_1 and Q8_0 matrices are held for the decode rows' products. Both are exact
 /// f32 math and batch invariant; they differ in speed (README: the measured trade).
 public enum WeightLayout: String, Sendable, CaseIterable {
     /// As stored in the file: the faster layout for batches.
     case rowMajor = "row-major"
-    /// Re-laid eight rows at a time at load (InterleavedQ4_1.swift): faster single
-    /// streams and small batches, slower batches of many rows.
+    /// Q4_1 and Q8_0 re-laid eight rows at a time at load (InterleavedWeights.swift):
+    /// faster single streams and small batches, slower batches of many rows.
     case interleaved
 }
 
 /// A read-only view of a 2-D weight stored in any GGML type: `rows` output features,
 /// each a contiguous row of `cols` input features (ggml's ne0 = cols). The bytes
-/// usually live in the mmap'd model file; Q4_1 weights may instead be interleaved eight
-/// rows at a time (CSIMD's interleaved_q4_1.h), the layout their decode kernels read.
+/// usually live in the mmap'd model file; Q4_1 and Q8_0 weights may instead be
+/// interleaved eight rows at a time (CSIMD's interleaved.h) for their decode kernels.
 public struct WeightMatrix: @unchecked Sendable {
     public let type: GGMLType
     public let data: UnsafeRawPointer
     public let rows: Int
     public let cols: Int
-    /// Rows interleaved eight at a time (Q4_1 only), not row-major.
+    /// Rows interleaved eight at a time (Q4_1 and Q8_0), not row-major.
     public let interleaved: Bool
 
     public init(type: GGMLType, data: UnsafeRawPointer, rows: Int, cols: Int, interleaved: Bool = false) {
         precondition(cols % 32 == 0, "weight rows must be a multiple of 32 elements, got \(cols)")
-        precondition(!interleaved || (type == .q4_1 && rows % 8 == 0), "only Q4_1 rows in eights are interleaved")
+        precondition(!interleaved || ((type == .q4_1 || type == .q8_0) && rows % 8 == 0),
+                     "only Q4_1 and Q8_0 rows in eights are interleaved")
         self.type = type
         self.data = data
         self.rows = rows

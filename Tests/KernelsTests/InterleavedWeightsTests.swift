@@ -1,31 +1,40 @@
 import Testing
 import Kernels
 
-@Suite struct InterleavedQ4_1Tests {
-    /// A random Q4_1 matrix (row-major bytes) and its interleaved copy.
+@Suite struct InterleavedWeightsTests {
+    static let types: [GGMLType] = [.q4_1, .q8_0]
+
+    /// A random matrix (row-major bytes) and its interleaved copy.
     struct Matrices {
         let rowMajorBytes: [UInt8]
         var interleavedBytes: [UInt8]
+        let type: GGMLType
         let rows: Int, cols: Int
 
-        init(rows: Int, cols: Int, seed: UInt64) {
+        init(_ type: GGMLType, rows: Int, cols: Int, seed: UInt64) {
             var rng = TestRandom(seed: seed)
-            (self.rows, self.cols) = (rows, cols)
-            rowMajorBytes = encodeMatrix(rng.floats(rows * cols), rows: rows, cols: cols, type: .q4_1)
+            (self.type, self.rows, self.cols) = (type, rows, cols)
+            rowMajorBytes = encodeMatrix(rng.floats(rows * cols), rows: rows, cols: cols, type: type)
             interleavedBytes = [UInt8](repeating: 0, count: rowMajorBytes.count)
             rowMajorBytes.withUnsafeBytes { src in
                 interleavedBytes.withUnsafeMutableBytes { dst in
-                    _ = WeightMatrix(type: .q4_1, data: src.baseAddress!, rows: rows, cols: cols)
+                    _ = WeightMatrix(type: type, data: src.baseAddress!, rows: rows, cols: cols)
                         .interleaved(into: dst.baseAddress!)
                 }
             }
         }
 
+        /// T random activation rows of this matrix's width.
+        func activations(rows T: Int, seed: UInt64) -> [Float] {
+            var rng = TestRandom(seed: seed)
+            return rng.floats(T * cols)
+        }
+
         func withBoth<R>(_ body: (WeightMatrix, WeightMatrix) -> R) -> R {
             rowMajorBytes.withUnsafeBytes { a in
                 interleavedBytes.withUnsafeBytes { b in
-                    body(WeightMatrix(type: .q4_1, data: a.baseAddress!, rows: rows, cols: cols),
-                         WeightMatrix(type: .q4_1, data: b.baseAddress!, rows: rows, cols: cols, interleaved: true))
+                    body(WeightMatrix(type: type, data: a.baseAddress!, rows: rows, cols: cols),
+                         WeightMatrix(type: type, data: b.baseAddress!, rows: rows, cols: cols, interleaved: true))
                 }
             }
         }
@@ -39,12 +48,11 @@ import Kernels
         return out
     }
 
-    @Test(arguments: [1, 2, 3, 4, 5, 8, 13])
-    func productMatchesTheRowMajorOneWithinRounding(T: Int) {
-        // Given a Q4_1 matrix of nine blocks of eight rows in both layouts
-        let m = Matrices(rows: 72, cols: 160, seed: 3 + UInt64(T))
-        var rng = TestRandom(seed: 90 + UInt64(T))
-        let x = rng.floats(T * m.cols)
+    @Test(arguments: types, [1, 2, 3, 4, 5, 8, 13])
+    func productMatchesTheRowMajorOneWithinRounding(type: GGMLType, T: Int) {
+        // Given a matrix of nine blocks of eight rows in both layouts
+        let m = Matrices(type, rows: 72, cols: 160, seed: 3 + UInt64(T))
+        let x = m.activations(rows: T, seed: 90 + UInt64(T))
         m.withBoth { rowMajor, interleaved in
             // When each multiplies the same rows on the decode path
             let expected = product(rowMajor, x, T: T, path: .rowwise(.f32))
@@ -54,12 +62,12 @@ import Kernels
         }
     }
 
-    @Test func aRowsResultIsTheSameAloneOrInAnyBatch() {
+    @Test(arguments: types)
+    func aRowsResultIsTheSameAloneOrInAnyBatch(type: GGMLType) {
         // Given 15 activation rows (the kernels for one, two, three and four rows all run)
-        let m = Matrices(rows: 72, cols: 96, seed: 17)
-        var rng = TestRandom(seed: 18)
         let T = 15
-        let x = rng.floats(T * m.cols)
+        let m = Matrices(type, rows: 72, cols: 96, seed: 17)
+        let x = m.activations(rows: T, seed: 18)
         m.withBoth { _, interleaved in
             // When all rows run in one call, and each alone
             let together = product(interleaved, x, T: T, path: .rowwise(.f32))
@@ -67,15 +75,15 @@ import Kernels
             for t in 0..<T { alone += product(interleaved, Array(x[(t * m.cols)..<((t + 1) * m.cols)]), T: 1, path: .rowwise(.f32)) }
             // Then every output is bit-identical
             #expect(together == alone)
-            // And asking for int16 activations changes nothing: interleaved Q4_1 has only the exact kernels
+            // And asking for int16 activations changes nothing: interleaved weights have only the exact kernels
             #expect(product(interleaved, x, T: T, path: .rowwise(.int16)) == together)
         }
     }
 
-    @Test func dequantizedRowsAndThePromptPathEqualTheRowMajorOnes() {
+    @Test(arguments: types)
+    func dequantizedRowsAndThePromptPathEqualTheRowMajorOnes(type: GGMLType) {
         // Given a matrix in both layouts
-        let m = Matrices(rows: 48, cols: 64, seed: 29)
-        var rng = TestRandom(seed: 30)
+        let m = Matrices(type, rows: 48, cols: 64, seed: 29)
         m.withBoth { rowMajor, interleaved in
             // When rows 3..<21 are dequantized from each
             var a = [Float](repeating: .nan, count: 18 * m.cols), b = a
@@ -83,17 +91,17 @@ import Kernels
             MatMul.dequantizeRows(interleaved, rows: 3..<21, out: &b)
             // Then they are bit-identical, and so are the prompt path's products
             #expect(a == b)
-            let x = rng.floats(20 * m.cols)
+            let x = m.activations(rows: 20, seed: 30)
             #expect(product(rowMajor, x, T: 20, path: .gemm) == product(interleaved, x, T: 20, path: .gemm))
         }
     }
 
-    @Test func prefetchingOtherMemoryChangesNoResult() {
+    @Test(arguments: types)
+    func prefetchingOtherMemoryChangesNoResult(type: GGMLType) {
         // Given 6 activation rows and three spans of unrelated memory to prefetch
-        let m = Matrices(rows: 128, cols: 96, seed: 41)
-        var rng = TestRandom(seed: 42)
         let T = 6
-        let x = rng.floats(T * m.cols)
+        let m = Matrices(type, rows: 128, cols: 96, seed: 41)
+        let x = m.activations(rows: T, seed: 42)
         let other = [UInt8](repeating: 1, count: 3 * 5000)
         m.withBoth { _, interleaved in
             let plain = product(interleaved, x, T: T, path: .rowwise(.f32))

@@ -1,0 +1,70 @@
+import CSIMD
+
+// Q4_1 and Q8_0 matrices interleaved eight rows at a time, the layout the decode rows'
+// kernels read with `--layout interleaved` (layout and arithmetic in CSIMD's
+// interleaved.h): the rows of a block sit in the lanes of one register, so a group's
+// scale (and offset) are applied once per group instead of once per weight. Prompt
+// chunks and embedding lookups decode rows from it back to the same floats as the
+// row-major layout gives.
+extension WeightMatrix {
+    /// Whether `interleaved(into:)` applies: a row-major Q4_1 or Q8_0 matrix with rows in eights.
+    public var canInterleave: Bool { graft_interleaved_supports(Int32(type.rawValue)) != 0 && rows % 8 == 0 && !interleaved }
+
+    /// This matrix re-laid into `destination` (rows · rowByteCount bytes), as a view of it.
+    public func interleaved(into destination: UnsafeMutableRawPointer) -> WeightMatrix {
+        precondition(canInterleave, "only row-major Q4_1 and Q8_0 matrices with rows in eights interleave")
+        graft_interleaved_pack(Int32(type.rawValue), data.assumingMemoryBound(to: UInt8.self), rows, cols,
+                               destination.assumingMemoryBound(to: UInt8.self))
+        return WeightMatrix(type: type, data: destination, rows: rows, cols: cols, interleaved: true)
+    }
+}
+
+extension MatMul {
+    /// The rowwise path over an interleaved matrix: activations prepared once into
+    /// `scratch`, then blocks of eight weight rows split over the threads.
+    static func interleavedForward(out: UnsafeMutablePointer<Float>, outStride: Int,
+                                   x: UnsafePointer<Float>, xStride: Int, T: Int,
+                                   weight w: WeightMatrix, scratch: UnsafeMutablePointer<Float>,
+                                   prefetch: UnsafeBufferPointer<PrefetchSpan>) {
+        precondition(graft_interleaved_scratch_count(T, w.cols) <= scratchCount(rows: T, cols: w.cols),
+                     "interleaved product of \(T) rows exceeds its scratch")
+        let type = Int32(w.type.rawValue)
+        graft_interleaved_prepare(type, x, xStride, T, w.cols, scratch)
+        let blocks = w.rows / 8
+        let weights = w.data.assumingMemoryBound(to: UInt8.self)
+        Parallel.forEachChunk(blocks, minChunk: 4) { chunk in
+            withPrefetchParts(chunk, of: blocks, prefetch) { part, span in
+                graft_interleaved_dot(type, weights, part.lowerBound, part.upperBound, w.cols, scratch, T, out, outStride,
+                                      span?.start, span?.byteCount ?? 0)
+            }
+        }
+    }
+
+    /// Rows of an interleaved matrix dequantized row-major, the same values
+    /// `decodeRows` gives for the row-major matrix.
+    static func decodeInterleavedRows(_ w: WeightMatrix, rows: Range<Int>, out: UnsafeMutablePointer<Float>) {
+        switch w.type {
+        case .q4_1: decodeInterleavedRows(Q4_1Decoder.self, w, rows: rows, out: out)
+        case .q8_0: decodeInterleavedRows(Q8_0Decoder.self, w, rows: rows, out: out)
+        case .f32, .f16, .bf16, .q4_0: preconditionFailure("\(w.type) has no interleaved layout")
+        }
+    }
+
+    private static func decodeInterleavedRows<D: BlockDecoder>(_: D.Type, _ w: WeightMatrix, rows: Range<Int>,
+                                                               out: UnsafeMutablePointer<Float>) {
+        let weights = w.data.assumingMemoryBound(to: UInt8.self)
+        let type = Int32(w.type.rawValue)
+        var block = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))  // one row-major group, up to 34 bytes
+        withUnsafeMutableBytes(of: &block) { block in
+            let group = block.baseAddress!
+            var o = UnsafeMutableRawPointer(out)
+            for r in rows {
+                for g in 0..<(w.cols / 32) {
+                    graft_interleaved_row_group(type, weights, w.cols, r, g, group.assumingMemoryBound(to: UInt8.self))
+                    storeGroup(D.decode(UnsafeRawPointer(group)), at: o)
+                    o += 128
+                }
+            }
+        }
+    }
+}
