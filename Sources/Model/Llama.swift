@@ -115,10 +115,10 @@ public final class LlamaModel: @unchecked Sendable {
     // row depends on the other rows it runs with. So a row's arithmetic depends on its
     // own sequence only, never on the rest of the batch or on where the engine cut the
     // prompt into chunks: a greedy request gives the same tokens alone or beside 31
-    // others. The engine orders spans by (kind,
-    // adapter), so each kind is one run; decode rows add their side paths in one
-    // parallel job whatever their adapters (the base product prefetches their weights
-    // as it goes), and each adapter's prompt rows share one pair of products.
+    // others. The engine orders spans by (kind, adapter), so each kind is one run;
+    // decode rows add their side paths in one parallel job whatever their adapters (the
+    // base product prefetches their weights as it goes), and each adapter's prompt rows
+    // share one pair of products.
     private func project(out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ T: Int,
                          _ w: WeightMatrix, _ s: RunState, _ batch: ForwardBatch, _ layer: Int, _ target: LoRATarget) {
         var i = 0

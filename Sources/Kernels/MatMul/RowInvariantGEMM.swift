@@ -3,8 +3,8 @@
 //   acc = 0; for k in 0..<K { acc = fma(W[n, k], x[t, k], acc) },
 // whichever rows share the call and wherever a row sits in it. OpenBLAS's sgemm, which
 // this replaces, gives a row's result different last bits depending on how many rows
-// are in the call and the row's place among them (measured: most rows differ between
-// calls of 2 and 16 rows). The engine cuts prompts into chunks that depend on what else
+// are in the call and the row's place among them (measured with 128 weight rows: 2,448
+// of 4,655 rows of calls of 2 to 96 rows differed from the same row in a call of 2). The engine cuts prompts into chunks that depend on what else
 // runs in the step, so with sgemm a request's prompt cache, and at a near tie its
 // answer, depended on the other requests.
 //
