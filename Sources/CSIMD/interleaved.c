@@ -66,9 +66,11 @@ void graft_interleaved_prepare(int type, const float *x, long xStride, long T, l
         const float *row = x + t * xStride;
         float *scaled = scratch + t * cols;
         for (long g = 0; g < groups; g++) {
-            float s = 0;
-            for (int c = 0; c < 32; c++) s += row[g * 32 + c];
-            sums[t * groups + g] = s;
+            if (type == Q4_1) {  // for the offsets; Q8_0 has none
+                float s = 0;
+                for (int c = 0; c < 32; c++) s += row[g * 32 + c];
+                sums[t * groups + g] = s;
+            }
             for (int k = 0; k < 4; k++)
                 for (int j = 0; j < 8; j++) {
                     const long c = g * 32 + column(Q4_1, k, j);

@@ -43,7 +43,7 @@ void graft_interleaved_row_group(int type, const uint8_t *interleaved, long cols
 long graft_interleaved_scratch_count(long T, long cols);
 
 /// The activations as the kernels for `type` read them: T rows of x (row stride
-/// xStride), pre-scaled per column for Q4_1, then each group's sum, into `scratch`.
+/// xStride), pre-scaled per column for Q4_1, then (Q4_1) each group's sum, into `scratch`.
 void graft_interleaved_prepare(int type, const float *x, long xStride, long T, long cols, float *scratch);
 
 /// out[t·outStride + r] = Σ_c W[r, c]·x[t, c] for rows of blocks blockLo..<blockHi and
