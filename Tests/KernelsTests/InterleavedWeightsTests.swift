@@ -48,7 +48,7 @@ import Kernels
         return out
     }
 
-    @Test(arguments: types, [1, 2, 3, 4, 5, 8, 13])
+    @Test(arguments: types, [1, 2, 3, 4, 5, 8, 13, 16, 41])
     func productMatchesTheRowMajorOneWithinRounding(type: GGMLType, T: Int) {
         // Given a matrix of nine blocks of eight rows in both layouts
         let m = Matrices(type, rows: 72, cols: 160, seed: 3 + UInt64(T))
@@ -62,12 +62,14 @@ import Kernels
         }
     }
 
-    @Test(arguments: types)
-    func aRowsResultIsTheSameAloneOrInAnyBatch(type: GGMLType) {
-        // Given 15 activation rows (the kernels for one, two, three and four rows all run)
-        let T = 15
-        let m = Matrices(type, rows: 72, cols: 96, seed: 17)
-        let x = m.activations(rows: T, seed: 18)
+    /// 15 rows: the kernels broadcasting one, two, three and four rows all run. 43: five
+    /// slabs of eight rows in lanes (register blocks of two slabs and of one), then three
+    /// broadcast. 75: nine slabs, more than one call's accumulators hold.
+    @Test(arguments: types, [15, 43, 75])
+    func aRowsResultIsTheSameAloneOrInAnyBatch(type: GGMLType, T: Int) {
+        // Given T activation rows
+        let m = Matrices(type, rows: 72, cols: 96, seed: 17 + UInt64(T))
+        let x = m.activations(rows: T, seed: 18 + UInt64(T))
         m.withBoth { _, interleaved in
             // When all rows run in one call, and each alone
             let together = product(interleaved, x, T: T, path: .rowwise(.f32))

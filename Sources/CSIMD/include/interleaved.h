@@ -16,11 +16,12 @@
 // - Q8_0: two shifts sign-extend byte j to q, converted exactly.
 // One order of f32 arithmetic for every output element (rows in lanes), whichever
 // kernel computes it:
-//   per group:  p[j % 2] = fma(q_c, x_c, p[j % 2])  over chunks k, then values j
-//                                                 (the first two products are plain)
+//   per group:  p[h] = -0, then p[j % 2] = fma(q_c, x_c, p[j % 2]) over chunks k, then
+//               values j (starting from -0 rounds the first product as a plain product)
 //               acc = fma(d, p[0] + p[1], acc)
 //               acc = fma(m, Σ_group x, acc)       (Q4_1; Σ_group x in column order)
-// Kernels differ only in how many row blocks and activation rows they interleave, so a
+// Kernels differ only in how many row blocks and activation rows they interleave, and
+// whether activation rows sit in lanes (batches of 16 or more) or are broadcast, so a
 // row's result is bit-identical alone or in any batch. Scale and offset are applied
 // once per group instead of per weight: for Q4_1 about three vector instructions per
 // eight weights (mask, convert, fused multiply-add) against four and a half for the
@@ -43,7 +44,8 @@ void graft_interleaved_row_group(int type, const uint8_t *interleaved, long cols
 long graft_interleaved_scratch_count(long T, long cols);
 
 /// The activations as the kernels for `type` read them: T rows of x (row stride
-/// xStride), pre-scaled per column for Q4_1, then (Q4_1) each group's sum, into `scratch`.
+/// xStride), pre-scaled per column for Q4_1, then (Q4_1) each group's sum, into
+/// `scratch`; from 16 rows on, also the same values eight rows side by side per column.
 void graft_interleaved_prepare(int type, const float *x, long xStride, long T, long cols, float *scratch);
 
 /// out[t·outStride + r] = Σ_c W[r, c]·x[t, c] for rows of blocks blockLo..<blockHi and
