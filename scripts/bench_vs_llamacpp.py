@@ -19,7 +19,7 @@ Graft (`graft accuracy`); --accuracy-decode adds one token per call / `graft acc
 Needs .venv-llamacpp (scripts/llamacpp-venv.sh builds it, ~8 minutes) and a release
 build of graft (swift build -c release --product graft). Never in CI.
 
-    .venv-llamacpp/bin/python scripts/bench_vs_llamacpp.py [--rounds 3] [--variants f32 int16 interleaved]
+    .venv-llamacpp/bin/python scripts/bench_vs_llamacpp.py [--rounds 3] [--variants default row-major int16]
         [--accuracy [--accuracy-decode]]
 """
 
@@ -172,9 +172,9 @@ def llamacpp_round(llama, args):
 
 # Graft's ways of running decode rows, each a row of the table: its command-line flags.
 VARIANTS = {
-    "f32": ["--activations", "f32"],
+    "default": [],
+    "row-major": ["--layout", "row-major"],
     "int16": ["--activations", "int16"],
-    "interleaved": ["--layout", "interleaved"],
 }
 
 
@@ -235,9 +235,10 @@ def main():
                         help="accuracy also with one token per forward pass (slow: one call per position)")
     parser.add_argument("--reference", default=os.path.join(ROOT, "bench", "accuracy", "reference_fp32.json"))
     parser.add_argument("--near-tie", type=float, default=0.01)
-    parser.add_argument("--variants", nargs="+", choices=tuple(VARIANTS), default=["f32"],
-                        help="graft's ways of running decode rows to measure (each is a row of the table): f32 "
-                             "(default), int16 (--activations int16), interleaved (--layout interleaved)")
+    parser.add_argument("--variants", nargs="+", choices=tuple(VARIANTS), default=["default"],
+                        help="graft's ways of running decode rows to measure (each is a row of the table): default "
+                             "(interleaved weights, f32), row-major (--layout row-major), int16 (--activations int16, "
+                             "row-major weights)")
     args = parser.parse_args()
     for path in (args.model, args.graft):
         if not os.path.exists(path):

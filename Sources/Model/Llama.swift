@@ -15,7 +15,7 @@ public final class LlamaModel: @unchecked Sendable {
     public let decodeActivations: MatMul.ActivationPrecision
 
     public init(gguf: GGUFFile, decodeActivations: MatMul.ActivationPrecision = .f32,
-                layout: WeightLayout = .rowMajor) throws {
+                layout: WeightLayout = .interleaved) throws {
         self.decodeActivations = decodeActivations
         config = try LlamaConfig(gguf: gguf)
         weights = try LlamaWeights(gguf: gguf, config: config, layout: layout)

@@ -27,7 +27,7 @@ public final class LlamaWeights: @unchecked Sendable {
     private let file: GGUFFile
     private let owned: OwnedMemory
 
-    public init(gguf: GGUFFile, config c: LlamaConfig, layout: WeightLayout = .rowMajor) throws {
+    public init(gguf: GGUFFile, config c: LlamaConfig, layout: WeightLayout = .interleaved) throws {
         file = gguf
         let owned = OwnedMemory()
         self.owned = owned

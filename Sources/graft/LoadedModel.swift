@@ -17,13 +17,13 @@ struct LoadedModel {
         }
         let started = Date()
         let gguf = try GGUFFile(path: path)
-        model = try LlamaModel(gguf: gguf, decodeActivations: options.activations, layout: options.layout)
+        model = try LlamaModel(gguf: gguf, decodeActivations: options.activations, layout: options.weightLayout)
         tokenizer = try Tokenizer(vocabulary: TokenizerVocabulary(gguf: gguf))
         chatTemplate = try gguf.metadata["tokenizer.chat_template"]?.string.map { try ChatTemplate(source: $0) } ?? .chatML
         let c = model.config
         log(String(format: "loaded %@: %@, %d layers, dim %d, vocab %d, %@ decode activations, %@ weights, in %.2f s",
                    (path as NSString).lastPathComponent, c.architecture, c.nLayers, c.dim, c.vocabSize,
-                   options.activations.rawValue, options.layout.rawValue,
+                   options.activations.rawValue, options.weightLayout.rawValue,
                    Date().timeIntervalSince(started)))
     }
 

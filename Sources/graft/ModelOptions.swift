@@ -16,14 +16,17 @@ struct ModelOptions: ParsableArguments {
     var threads: Int?
 
     @Option(help: ArgumentHelp(
-        "Activations in decode rows' quantized products: f32 (exact) or int16 (per group of 32 with an f32 scale; faster single-stream decode, slower batches).",
+        "Activations in decode rows' quantized products: f32 (exact) or int16 (per group of 32 with an f32 scale, on row-major weights: faster than row-major f32 for a single stream, slower than the default interleaved layout).",
         valueName: "f32|int16"))
     var activations: MatMul.ActivationPrecision = .f32
 
     @Option(help: ArgumentHelp(
-        "How Q4_1 and Q8_0 weights are held for decode: row-major (as stored; faster batches) or interleaved (re-laid eight rows at a time at load; faster single streams and small batches, slower large batches). Both exact; with interleaved, --activations int16 applies to Q4_0 weights only.",
-        valueName: "row-major|interleaved"))
-    var layout: WeightLayout = .rowMajor
+        "How Q4_1 and Q8_0 weights are held for decode: interleaved (re-laid eight rows at a time at load; the faster) or row-major (as stored). Both exact. Default: interleaved, or row-major with --activations int16, whose kernels read row-major weights.",
+        valueName: "interleaved|row-major"))
+    var layout: WeightLayout?
+
+    /// The layout asked for, else the default for the chosen activations.
+    var weightLayout: WeightLayout { layout ?? (activations == .int16 ? .rowMajor : .interleaved) }
 
     var modelPath: String {
         model ?? ProcessInfo.processInfo.environment["GRAFT_MODEL"] ?? Self.defaultModelPath

@@ -14,7 +14,7 @@ import Testing
 
     /// rowsPerPass nil runs each document as one prompt.
     func agreement(rowsPerPass: Int?, documents: [[String: Any]],
-                   variant: DecodeVariant = .f32) throws -> Agreement {
+                   variant: DecodeVariant = .interleaved) throws -> Agreement {
         let shared = try SharedModel.get()
         var result = Agreement()
         let longest = documents.map { ($0["ids"] as! [Int]).count }.max()!

@@ -5,27 +5,28 @@ import Model
 import ModelFormats
 import Tokenization
 
-/// The ways decode rows can run the real model: the default, int16 activations, and
-/// interleaved Q4_1 weights.
+/// The ways decode rows can run the real model: the default (interleaved weights, f32),
+/// row-major weights with f32 activations, and row-major with int16 activations.
 enum DecodeVariant: String, CaseIterable, Sendable {
-    case f32, int16, interleaved
+    case interleaved, rowMajor, int16
 }
 
 /// The real model and tokenizer, loaded once for all tests in the process.
 final class SharedModel: Sendable {
+    /// The default: Q4_1 and Q8_0 weights interleaved.
     let model: LlamaModel
-    /// The same weights, decode rows with int16 activations.
+    /// The same weights row-major.
+    let rowMajorModel: LlamaModel
+    /// Row-major, decode rows with int16 activations.
     let int16Model: LlamaModel
-    /// The same weights with Q4_1 interleaved.
-    let interleavedModel: LlamaModel
     let tokenizer: Tokenizer
     let chatTemplate: ChatTemplate
 
     private init() throws {
         let gguf = try GGUFFile(path: try Fixtures.modelPath())
         model = try LlamaModel(gguf: gguf)
-        int16Model = try LlamaModel(gguf: gguf, decodeActivations: .int16)
-        interleavedModel = try LlamaModel(gguf: gguf, layout: .interleaved)
+        rowMajorModel = try LlamaModel(gguf: gguf, layout: .rowMajor)
+        int16Model = try LlamaModel(gguf: gguf, decodeActivations: .int16, layout: .rowMajor)
         tokenizer = try Tokenizer(vocabulary: TokenizerVocabulary(gguf: gguf))
         chatTemplate = try ChatTemplate(source: gguf.metadata["tokenizer.chat_template"]!.string!)
     }
@@ -35,16 +36,16 @@ final class SharedModel: Sendable {
 
     func model(_ variant: DecodeVariant) -> LlamaModel {
         switch variant {
-        case .f32: model
+        case .interleaved: model
+        case .rowMajor: rowMajorModel
         case .int16: int16Model
-        case .interleaved: interleavedModel
         }
     }
 
     /// Logits of every position of `tokens`, run as one sequence from position 0, in
     /// chunks of `chunk` rows. (positions × vocab)
     func logits(tokens: [Int], chunk: Int = 512, adapter: LoRAAdapter? = nil,
-                variant: DecodeVariant = .f32) -> [[Float]] {
+                variant: DecodeVariant = .interleaved) -> [[Float]] {
         var result: [[Float]] = []
         SequenceScorer(model: model(variant), maxTokens: tokens.count, rowsPerPass: chunk)
             .forEachPosition(tokens: tokens, adapter: adapter) { _, row in result.append(Array(row)) }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds and runs bandwidth.c (memory) against the project's int16 kernel, peak.c
 # (arithmetic), blocking.c (why the batched f32 product is register-blocked),
-# single_row.c (the exact single-stream product's ceiling) and interleaved_row.c (that
-# ceiling with rows interleaved eight at a time). Never in CI (timing).
+# single_row.c (the exact single-stream product's ceiling), interleaved_row.c (that
+# ceiling with rows interleaved eight at a time) and interleaved_batch.c (the project's
+# interleaved batch kernels, activation rows in lanes or broadcast). Never in CI (timing).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cc -O3 -mavx2 -mfma -mf16c -ffp-contract=off -pthread -I Sources/CSIMD/include \
@@ -16,3 +17,6 @@ cc -O3 -mavx2 -mfma -mf16c -ffp-contract=off -pthread bench/kernels/single_row.c
 /tmp/graft-single-row
 cc -O3 -mavx2 -mfma -mf16c -ffp-contract=off -pthread bench/kernels/interleaved_row.c -o /tmp/graft-interleaved-row -lm
 /tmp/graft-interleaved-row
+cc -O3 -mavx2 -mfma -mf16c -ffp-contract=off -I Sources/CSIMD/include -I Sources/CSIMD \
+   bench/kernels/interleaved_batch.c Sources/CSIMD/interleaved.c -o /tmp/graft-interleaved-batch
+/tmp/graft-interleaved-batch
