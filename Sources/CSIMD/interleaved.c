@@ -49,14 +49,6 @@ void graft_interleaved_pack(int type, const uint8_t *rowMajor, long rows, long c
     }
 }
 
-void graft_interleaved_row_group(int type, const uint8_t *interleaved, long cols, long r, long g, uint8_t *block) {
-    const uint8_t *src = interleaved + (r / 8 * (cols / 32) + g) * group_bytes(type);
-    const long header = header_bytes(type), valuesAt = type == Q4_1 ? 4 : 2;
-    memcpy(block, src + 2 * (r % 8), 2);
-    if (type == Q4_1) memcpy(block + 2, src + 16 + 2 * (r % 8), 2);
-    for (int k = 0; k < chunks(type); k++) memcpy(block + valuesAt + 4 * k, src + header + k * CHUNK_BYTES + 4 * (r % 8), 4);
-}
-
 // Activation rows that run with tokens in lanes: whole slabs of eight.
 ALWAYS_INLINE long lane_rows(long T) { return T >= 16 ? T / 8 * 8 : 0; }
 
@@ -146,6 +138,44 @@ ALWAYS_INLINE __m256 value(int type, __m256i chunk, int j) {
     }
     if (j == 7) chunk = _mm256_srli_epi32(chunk, 4);
     return _mm256_cvtepi32_ps(_mm256_and_si256(chunk, _mm256_set1_epi32(15 << shift(j))));
+}
+
+// Rows rowLo..<rowHi dequantized row-major (`cols` floats each) into out, the floats
+// the row-major decoders give (BlockDecoders.swift): Q4_1 q·d + m in two roundings,
+// Q8_0 q·d. A group decodes as eight rows in lanes, column by column, then 8x8
+// transposes turn it row-major.
+ALWAYS_INLINE void decode_rows(int type, const uint8_t *interleaved, long cols, long rowLo, long rowHi, float *out) {
+    const long groups = cols / 32;
+    for (long b = rowLo / 8; 8 * b < rowHi; b++) {
+        const int whole = 8 * b >= rowLo && 8 * b + 8 <= rowHi;
+        for (long g = 0; g < groups; g++) {
+            const uint8_t *p = interleaved + (b * groups + g) * group_bytes(type);
+            const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+            const __m256 m = type == Q4_1 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16))) : d;
+            float tile[32 * 8] __attribute__((aligned(32)));
+            for (int k = 0; k < chunks(type); k++) {
+                const __m256i chunk = _mm256_loadu_si256((const __m256i *)(p + header_bytes(type) + k * CHUNK_BYTES));
+                for (int j = 0; j < values_per_chunk(type); j++) {
+                    __m256 q = value(type, chunk, j);
+                    if (type == Q4_1) q = _mm256_mul_ps(q, _mm256_set1_ps(1.0f / (float)(1 << shift(j))));  // exact
+                    const __m256 w = _mm256_mul_ps(q, d);
+                    _mm256_store_ps(tile + 8 * column(type, k, j), type == Q4_1 ? _mm256_add_ps(w, m) : w);
+                }
+            }
+            for (int c = 0; c < 32; c += 8) {
+                __m256 rows[8];
+                load_transposed(tile + 8 * c, 8, 0, rows);
+                for (int r = 0; r < 8; r++)
+                    if (whole || (8 * b + r >= rowLo && 8 * b + r < rowHi))
+                        _mm256_storeu_ps(out + (8 * b + r - rowLo) * cols + g * 32 + c, rows[r]);
+            }
+        }
+    }
+}
+
+void graft_interleaved_decode_rows(int type, const uint8_t *interleaved, long cols, long rowLo, long rowHi, float *out) {
+    if (type == Q4_1) decode_rows(Q4_1, interleaved, cols, rowLo, rowHi, out);
+    else decode_rows(Q8_0, interleaved, cols, rowLo, rowHi, out);
 }
 
 // Asks for `bytes` at p, a line at a time.

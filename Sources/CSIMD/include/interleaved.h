@@ -37,8 +37,8 @@ int graft_interleaved_supports(int type);
 /// Re-lays rows 0..<rows (a multiple of 8) of a row-major matrix of `cols` columns.
 void graft_interleaved_pack(int type, const uint8_t *rowMajor, long rows, long cols, uint8_t *interleaved);
 
-/// Row r's group g as a row-major block (20 or 34 bytes) at `block`.
-void graft_interleaved_row_group(int type, const uint8_t *interleaved, long cols, long r, long g, uint8_t *block);
+/// Rows rowLo..<rowHi dequantized into out, row-major, exactly as from the row-major layout.
+void graft_interleaved_decode_rows(int type, const uint8_t *interleaved, long cols, long rowLo, long rowHi, float *out);
 
 /// Floats of scratch graft_interleaved_prepare fills for T rows of `cols` columns.
 long graft_interleaved_scratch_count(long T, long cols);

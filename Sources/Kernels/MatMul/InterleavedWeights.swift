@@ -43,28 +43,7 @@ extension MatMul {
     /// Rows of an interleaved matrix dequantized row-major, the same values
     /// `decodeRows` gives for the row-major matrix.
     static func decodeInterleavedRows(_ w: WeightMatrix, rows: Range<Int>, out: UnsafeMutablePointer<Float>) {
-        switch w.type {
-        case .q4_1: decodeInterleavedRows(Q4_1Decoder.self, w, rows: rows, out: out)
-        case .q8_0: decodeInterleavedRows(Q8_0Decoder.self, w, rows: rows, out: out)
-        case .f32, .f16, .bf16, .q4_0: preconditionFailure("\(w.type) has no interleaved layout")
-        }
-    }
-
-    private static func decodeInterleavedRows<D: BlockDecoder>(_: D.Type, _ w: WeightMatrix, rows: Range<Int>,
-                                                               out: UnsafeMutablePointer<Float>) {
-        let weights = w.data.assumingMemoryBound(to: UInt8.self)
-        let type = Int32(w.type.rawValue)
-        var block = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))  // one row-major group, up to 34 bytes
-        withUnsafeMutableBytes(of: &block) { block in
-            let group = block.baseAddress!
-            var o = UnsafeMutableRawPointer(out)
-            for r in rows {
-                for g in 0..<(w.cols / 32) {
-                    graft_interleaved_row_group(type, weights, w.cols, r, g, group.assumingMemoryBound(to: UInt8.self))
-                    storeGroup(D.decode(UnsafeRawPointer(group)), at: o)
-                    o += 128
-                }
-            }
-        }
+        graft_interleaved_decode_rows(Int32(w.type.rawValue), w.data.assumingMemoryBound(to: UInt8.self), w.cols,
+                                      rows.lowerBound, rows.upperBound, out)
     }
 }
