@@ -15,10 +15,11 @@
 // streaming (96 MB), 1 and 2 threads, best of five. Run by run.sh.
 //
 // Measured (gcc, 2 threads, streaming): 30.4 GMAC/s against single_row.c's 23.4, and
-// 42.0 with the activations stored pre-broadcast. Graft's `--layout interleaved` is this
-// layout (Sources/CSIMD/interleaved.c, two partial sums per group where this has
-// eight, so that its batched kernels fit in registers); it is not the default because
-// those batched kernels are slower at 32 rows than the row-major tile kernel (README).
+// 42.0 with the activations stored pre-broadcast. Graft's default layout is this one
+// (Sources/CSIMD/interleaved.c, two partial sums per group where this has eight, so
+// that its batched kernels fit in registers). Pre-broadcast activations were slower in
+// the engine (172 against 199-209 tokens/s single stream): eight times the activation
+// bytes compete with the weights for L1.
 #include <immintrin.h>
 #include <math.h>
 #include <stdint.h>
