@@ -52,7 +52,18 @@ void graft_interleaved_pack(int type, const uint8_t *rowMajor, long rows, long c
 // Activation rows that run with tokens in lanes: whole slabs of eight.
 ALWAYS_INLINE long lane_rows(long T) { return T >= 16 ? T / 8 * 8 : 0; }
 
-long graft_interleaved_scratch_count(long T, long cols) { return (T + lane_rows(T)) * (cols + cols / 32); }
+// The prepared activations of T rows in scratch: the first laneRows in slabs (each
+// column's eight values side by side, then each group's eight sums), the rest one row
+// after another (then each row's group sums).
+typedef struct { float *lanes, *laneSums, *rows, *sums; long laneRows; } prepared_t;
+
+ALWAYS_INLINE prepared_t prepared(const float *scratch, long T, long cols) {
+    const long laneRows = lane_rows(T);
+    float *lanes = (float *)scratch, *laneSums = lanes + laneRows * cols, *rows = laneSums + laneRows * (cols / 32);
+    return (prepared_t){lanes, laneSums, rows, rows + (T - laneRows) * cols, laneRows};
+}
+
+long graft_interleaved_scratch_count(long T, long cols) { return T * (cols + cols / 32); }
 
 // Q4_1: the factor 2^-shift(j) each column of a group is pre-scaled by, in column
 // order: columns 4k + j/2 take even j (shifts 0, 8, 16, 24), columns 16 + 4k + j/2 odd
@@ -122,12 +133,14 @@ ALWAYS_INLINE void prepare_row(int type, const float *row, long cols, float *sca
 }
 
 void graft_interleaved_prepare(int type, const float *x, long xStride, long T, long cols, float *scratch) {
-    const long groups = cols / 32, laneRows = lane_rows(T);
-    float *sums = scratch + T * cols, *lanes = sums + T * groups, *laneSums = lanes + laneRows * cols;
-    for (long t = 0; t < laneRows; t += 8)
-        prepare_slab(type, x + t * xStride, xStride, cols, lanes + t * cols, laneSums + t * groups);
-    for (long t = laneRows; t < T; t++)
-        prepare_row(type, x + t * xStride, cols, scratch + t * cols, sums + t * groups);
+    const long groups = cols / 32;
+    const prepared_t p = prepared(scratch, T, cols);
+    for (long t = 0; t < p.laneRows; t += 8)
+        prepare_slab(type, x + t * xStride, xStride, cols, p.lanes + t * cols, p.laneSums + t * groups);
+    for (long t = p.laneRows; t < T; t++) {
+        const long i = t - p.laneRows;
+        prepare_row(type, x + t * xStride, cols, p.rows + i * cols, p.sums + i * groups);
+    }
 }
 
 // Value j of every lane of a chunk as a float: Q4_1 q·2^shift(j), Q8_0 q, exactly.
@@ -326,7 +339,7 @@ ALWAYS_INLINE const uint8_t *next_blocks(int type, const uint8_t *interleaved, l
 ALWAYS_INLINE void dot(int type, const uint8_t *interleaved, long blockLo, long blockHi, long cols,
                        const float *scratch, long T, float *out, long outStride, prefetch_t *pf) {
     const long groups = cols / 32, groupBytes = group_bytes(type), blockBytes = groups * groupBytes;
-    const float *sums = scratch + T * cols;
+    const prepared_t p = prepared(scratch, T, cols);
     if (blockLo >= blockHi) return;
     // One activation row: four blocks at a time (eight independent chains), each call
     // asking for the next four blocks; the first four are asked for at once.
@@ -334,31 +347,30 @@ ALWAYS_INLINE void dot(int type, const uint8_t *interleaved, long blockLo, long 
         prefetch_bytes(interleaved + blockLo * blockBytes, (blockHi - blockLo < 4 ? blockHi - blockLo : 4) * blockBytes);
         long b = blockLo;
         for (; b + 4 <= blockHi; b += 4)
-            kernel(type, interleaved + b * blockBytes, groups, scratch, sums, cols, out + 8 * b, outStride,
+            kernel(type, interleaved + b * blockBytes, groups, p.rows, p.sums, cols, out + 8 * b, outStride,
                    next_blocks(type, interleaved, b + 4, blockHi, groups), 4 * groupBytes, pf, 4, 1);
         for (; b < blockHi; b++)
-            kernel(type, interleaved + b * blockBytes, groups, scratch, sums, cols, out + 8 * b, outStride,
+            kernel(type, interleaved + b * blockBytes, groups, p.rows, p.sums, cols, out + 8 * b, outStride,
                    next_blocks(type, interleaved, b + 1, blockHi, groups), groupBytes, pf, 1, 1);
         return;
     }
     // More rows: whole slabs of eight with tokens in lanes, then each block's weights
     // decoded once for four rows at a time, from L1 after the first; the first call on
     // a block asks for the next block.
-    const long laneRows = lane_rows(T);
-    const float *lanes = sums + T * groups, *laneSums = lanes + laneRows * cols;
+    const long slabCount = p.laneRows / 8;
     prefetch_bytes(interleaved + blockLo * blockBytes, blockBytes);
     for (long b = blockLo; b < blockHi; b++) {
         const uint8_t *w = interleaved + b * blockBytes, *next = next_blocks(type, interleaved, b + 1, blockHi, groups);
-        for (long s = 0; s < laneRows / 8; s += MAX_SLABS, next = NULL) {
-            const long slabs = laneRows / 8 - s < MAX_SLABS ? laneRows / 8 - s : MAX_SLABS;
-            lanes_block(type, w, groups, lanes + s * 8 * cols, laneSums + s * 8 * groups, cols, slabs,
+        for (long s = 0; s < slabCount; s += MAX_SLABS, next = NULL) {
+            const long slabs = slabCount - s < MAX_SLABS ? slabCount - s : MAX_SLABS;
+            lanes_block(type, w, groups, p.lanes + s * 8 * cols, p.laneSums + s * 8 * groups, cols, slabs,
                         out + 8 * s * outStride + 8 * b, outStride, next, pf);
         }
-        long t = laneRows;
+        long t = p.laneRows;
         for (; t + 4 <= T; t += 4, next = NULL)
-            kernel(type, w, groups, scratch + t * cols, sums + t * groups, cols, out + t * outStride + 8 * b, outStride,
-                   next, groupBytes, pf, 1, 4);
-        const float *x = scratch + t * cols, *s = sums + t * groups;
+            kernel(type, w, groups, p.rows + (t - p.laneRows) * cols, p.sums + (t - p.laneRows) * groups, cols,
+                   out + t * outStride + 8 * b, outStride, next, groupBytes, pf, 1, 4);
+        const float *x = p.rows + (t - p.laneRows) * cols, *s = p.sums + (t - p.laneRows) * groups;
         float *o = out + t * outStride + 8 * b;
         switch (T - t) {
         case 3: kernel(type, w, groups, x, s, cols, o, outStride, next, groupBytes, pf, 1, 3); break;

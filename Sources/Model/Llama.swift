@@ -14,11 +14,14 @@ public final class LlamaModel: @unchecked Sendable {
     /// products; prompt chunks always take the exact f32 gemm path.
     public let decodeActivations: MatMul.ActivationPrecision
 
+    /// `layout`: how the Q4_1 and Q8_0 weights are held for decode; nil picks
+    /// `WeightLayout.defaultLayout(for: decodeActivations)`.
     public init(gguf: GGUFFile, decodeActivations: MatMul.ActivationPrecision = .f32,
-                layout: WeightLayout = .interleaved) throws {
+                layout: WeightLayout? = nil) throws {
         self.decodeActivations = decodeActivations
         config = try LlamaConfig(gguf: gguf)
-        weights = try LlamaWeights(gguf: gguf, config: config, layout: layout)
+        weights = try LlamaWeights(gguf: gguf, config: config,
+                                   layout: layout ?? .defaultLayout(for: decodeActivations))
         file = gguf
         rope = RopeTable(ropeDim: config.ropeDim, maxPositions: config.contextLength, base: config.ropeBase)
     }

@@ -26,7 +26,7 @@ struct ModelOptions: ParsableArguments {
     var layout: WeightLayout?
 
     /// The layout asked for, else the default for the chosen activations.
-    var weightLayout: WeightLayout { layout ?? (activations == .int16 ? .rowMajor : .interleaved) }
+    var weightLayout: WeightLayout { layout ?? .defaultLayout(for: activations) }
 
     var modelPath: String {
         model ?? ProcessInfo.processInfo.environment["GRAFT_MODEL"] ?? Self.defaultModelPath

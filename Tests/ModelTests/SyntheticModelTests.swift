@@ -18,14 +18,15 @@ import ModelFormats
         return (0..<batch.logitCount).map { Array(UnsafeBufferPointer(start: state.logits + $0 * v, count: v)) }
     }
 
-    @Test(arguments: [GGMLType.q4_1, .q8_0, .q4_0, .f32])
-    func forwardMatchesNaiveReference(type: GGMLType) throws {
-        // Given a random model with projections in `type`
+    @Test(arguments: [GGMLType.q4_1, .q8_0, .q4_0, .f32], WeightLayout.allCases)
+    func forwardMatchesNaiveReference(type: GGMLType, layout: WeightLayout) throws {
+        // Given a random model with projections in `type`, loaded in `layout`
         let synthetic = try SyntheticModel(seed: 11, projectionType: type)
         defer { try? FileManager.default.removeItem(atPath: synthetic.path) }
         let gguf = try GGUFFile(path: synthetic.path)
-        let model = try LlamaModel(gguf: gguf)
+        let model = try LlamaModel(gguf: gguf, layout: layout)
         #expect(model.config == synthetic.config)
+        #expect(model.weights.layers[0].q.interleaved == (layout == .interleaved && (type == .q4_1 || type == .q8_0)))
         let tokens = [3, 17, 99, 42, 5, 127, 0, 64, 8, 31, 77, 2, 50, 19, 101, 6, 90, 33]
         // When the tokens run in one pass (18 rows: the gemm path) and then one by one (the dot path)
         let cache = KVCache(config: model.config, nBlocks: 8, blockSize: 8)
@@ -44,6 +45,19 @@ import ModelFormats
             #expect(zip(onePass[p], want).map { abs($0 - $1) }.max()! < 2e-3, "one pass, position \(p)")
             #expect(zip(stepwise[p], want).map { abs($0 - $1) }.max()! < 2e-3, "stepwise, position \(p)")
         }
+    }
+
+    @Test func int16ActivationsDefaultToTheRowMajorLayoutTheirKernelsRead() throws {
+        // Given a Q4_1 model
+        let synthetic = try SyntheticModel(seed: 13, projectionType: .q4_1)
+        defer { try? FileManager.default.removeItem(atPath: synthetic.path) }
+        let gguf = try GGUFFile(path: synthetic.path)
+        // When it loads with no layout asked for, with f32 and with int16 activations
+        let f32 = try LlamaModel(gguf: gguf), int16 = try LlamaModel(gguf: gguf, decodeActivations: .int16)
+        // Then f32 gets interleaved weights and int16 row-major ones, unless a layout is given
+        #expect(f32.weights.layers[0].q.interleaved)
+        #expect(!int16.weights.layers[0].q.interleaved)
+        #expect(try LlamaModel(gguf: gguf, decodeActivations: .int16, layout: .interleaved).weights.layers[0].q.interleaved)
     }
 
     @Test func sequencesInOneBatchDoNotInterfere() throws {

@@ -43,9 +43,9 @@ void graft_interleaved_decode_rows(int type, const uint8_t *interleaved, long co
 /// Floats of scratch graft_interleaved_prepare fills for T rows of `cols` columns.
 long graft_interleaved_scratch_count(long T, long cols);
 
-/// The activations as the kernels for `type` read them: T rows of x (row stride
-/// xStride), pre-scaled per column for Q4_1, then (Q4_1) each group's sum, into
-/// `scratch`; from 16 rows on, also the same values eight rows side by side per column.
+/// The activations as the kernels for `type` read them, into `scratch`: T rows of x
+/// (row stride xStride), pre-scaled per column for Q4_1, and (Q4_1) each group's sum;
+/// from 16 rows on, whole slabs of eight rows hold each column's eight values side by side.
 void graft_interleaved_prepare(int type, const float *x, long xStride, long T, long cols, float *scratch);
 
 /// out[t·outStride + r] = Σ_c W[r, c]·x[t, c] for rows of blocks blockLo..<blockHi and

@@ -6,6 +6,12 @@ public enum WeightLayout: String, Sendable, CaseIterable {
     /// Q4_1 and Q8_0 re-laid eight rows at a time at load (InterleavedWeights.swift): the
     /// default, about 1.5 times as fast for a single stream and as fast for batches.
     case interleaved
+
+    /// The layout for decode rows with `activations` when none is asked for:
+    /// interleaved, except with int16 activations, whose kernels read row-major weights.
+    public static func defaultLayout(for activations: MatMul.ActivationPrecision) -> WeightLayout {
+        activations == .int16 ? .rowMajor : .interleaved
+    }
 }
 
 /// A read-only view of a 2-D weight stored in any GGML type: `rows` output features,
