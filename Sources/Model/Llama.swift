@@ -201,8 +201,11 @@ public final class LlamaModel: @unchecked Sendable {
     // Work items are a sequence's query heads of one KV head (up to
     // attentionHeadsTogether of them, each key and value load serving all), spread over
     // the worker threads. With fewer than four such items per thread (a lone sequence
-    // has three), the split would leave a thread idle for a large share of the work, so
-    // each head is an item of its own; a head's arithmetic is the same either way.
+    // has three), that split would leave a thread idle for a large share of the work,
+    // so each head is an item of its own and a thread's run of heads is cut only where
+    // the KV head changes: a lone sequence's nine heads on two threads are 3 + 1 and
+    // 2 + 3 heads, each thread reading two KV heads' keys and values instead of four or
+    // five. A head's arithmetic is the same however heads are grouped.
     private func attention(batch: ForwardBatch, layer kv: PagedKVLayer, _ s: RunState) {
         let c = config
         let groupSize = c.nHeads / c.nKVHeads
@@ -213,17 +216,23 @@ public final class LlamaModel: @unchecked Sendable {
         let items = batch.sequenceCount * c.nKVHeads * parts
         Parallel.forEachChunk(items) { range, worker in
             let scores = s.scores + worker * attentionHeadsTogether * s.maxContext
-            for item in range {
+            var item = range.lowerBound
+            while item < range.upperBound {
                 let span = batch.spans[item / (c.nKVHeads * parts)]
                 let kvHead = item / parts % c.nKVHeads
                 let firstHead = kvHead * groupSize + item % parts * together
+                // One head per item: the next items of this chunk on the same KV head join.
+                var count = 1
+                while together == 1, count < attentionHeadsTogether, item + count < range.upperBound,
+                      (item + count) / parts == item / parts { count += 1 }
                 let rowOffset = span.firstRow * c.qDim + firstHead * c.headDim
                 attentionForward(out: s.att + rowOffset, outStride: c.qDim,
                                  q: s.q + rowOffset, qStride: c.qDim,
-                                 heads: min(together, (kvHead + 1) * groupSize - firstHead),
+                                 heads: together == 1 ? count : min(together, (kvHead + 1) * groupSize - firstHead),
                                  layer: kv, kvHead: kvHead, blockTable: span.blockTable,
                                  startPos: span.startPosition, nq: span.rowCount, scale: scale,
                                  scores: scores, scoreStride: s.maxContext)
+                item += count
             }
         }
     }
