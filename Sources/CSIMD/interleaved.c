@@ -170,7 +170,7 @@ ALWAYS_INLINE void decode_rows(int type, const uint8_t *interleaved, long cols, 
                 const __m256i chunk = _mm256_loadu_si256((const __m256i *)(p + header_bytes(type) + k * CHUNK_BYTES));
                 for (int j = 0; j < values_per_chunk(type); j++) {
                     __m256 q = value(type, chunk, j);
-                    if (type == Q4_1) q = _mm256_mul_ps(q, _mm256_set1_ps(1.0f / (float)(1 << shift(j))));  // exact
+                    if (type == Q4_1) q = _mm256_mul_ps(q, _mm256_set1_ps(factors[column(Q4_1, k, j)]));  // exact
                     const __m256 w = _mm256_mul_ps(q, d);
                     _mm256_store_ps(tile + 8 * column(type, k, j), type == Q4_1 ? _mm256_add_ps(w, m) : w);
                 }

@@ -27,7 +27,8 @@ public final class LlamaWeights: @unchecked Sendable {
     private let file: GGUFFile
     private let owned: OwnedMemory
 
-    public init(gguf: GGUFFile, config c: LlamaConfig, layout: WeightLayout = .interleaved) throws {
+    /// `layout`: how the Q4_1 and Q8_0 matrices are held (LlamaModel picks the default).
+    public init(gguf: GGUFFile, config c: LlamaConfig, layout: WeightLayout) throws {
         file = gguf
         let owned = OwnedMemory()
         self.owned = owned

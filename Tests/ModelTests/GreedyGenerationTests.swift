@@ -4,8 +4,8 @@ import Testing
 import Tokenization
 
 /// Greedy chat generation through the batched engine against exact fp32 math: the
-/// same prompt ids, the same output ids, the same text, with decode activations in f32,
-/// in int16, and with interleaved Q4_1 weights.
+/// same prompt ids, the same output ids, the same text, in every decode variant
+/// (interleaved weights, the default; row-major; row-major with int16 activations).
 @Suite struct GreedyGenerationTests {
     @Test(arguments: DecodeVariant.allCases)
     func greedyChatMatchesFp32References(variant: DecodeVariant) async throws {

@@ -50,7 +50,8 @@ void graft_interleaved_prepare(int type, const float *x, long xStride, long T, l
 
 /// out[t·outStride + r] = Σ_c W[r, c]·x[t, c] for rows of blocks blockLo..<blockHi and
 /// t < T, x prepared by graft_interleaved_prepare. Prefetches the prefetchBytes at
-/// `prefetch` (may be NULL) two lines per group step: memory for the caller's next job.
+/// `prefetch` (may be NULL), spread evenly over the kernels' group steps: memory for
+/// the caller's next job.
 void graft_interleaved_dot(int type, const uint8_t *interleaved, long blockLo, long blockHi, long cols,
                            const float *scratch, long T, float *out, long outStride,
                            const void *prefetch, long prefetchBytes);

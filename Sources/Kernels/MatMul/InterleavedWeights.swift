@@ -1,8 +1,7 @@
 import CSIMD
 
-// Q4_1 and Q8_0 matrices interleaved eight rows at a time, the layout the decode rows'
-// kernels read with `--layout interleaved` (layout and arithmetic in CSIMD's
-// interleaved.h): the rows of a block sit in the lanes of one register, so a group's
+// Q4_1 and Q8_0 matrices interleaved eight rows at a time, the default layout for the
+// decode rows' kernels (layout and arithmetic in CSIMD's interleaved.h): the rows of a block sit in the lanes of one register, so a group's
 // scale (and offset) are applied once per group instead of once per weight. Prompt
 // chunks and embedding lookups decode rows from it back to the same floats as the
 // row-major layout gives.

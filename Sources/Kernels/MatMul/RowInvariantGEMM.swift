@@ -4,9 +4,10 @@
 // whichever rows share the call and wherever a row sits in it. OpenBLAS's sgemm, which
 // this replaces, gives a row's result different last bits depending on how many rows
 // are in the call and the row's place among them (measured with 128 weight rows: 2,448
-// of 4,655 rows of calls of 2 to 96 rows differed from the same row in a call of 2). The engine cuts prompts into chunks that depend on what else
-// runs in the step, so with sgemm a request's prompt cache, and at a near tie its
-// answer, depended on the other requests.
+// of 4,655 rows of calls of 2 to 96 rows differed from the same row in a call of 2).
+// The engine cuts prompts into chunks that depend on what else runs in the step, so
+// with sgemm a request's prompt cache, and at a near tie its answer, depended on the
+// other requests.
 //
 // Layout: x is packed into panels of 8 rows, k-major within a panel (panel p holds
 // x[8p + i, k] at p·8K + 8k + i), so one vector load gives eight rows' k-th column and
