@@ -14,6 +14,7 @@ public enum AdapterError: Error, CustomStringConvertible, Sendable {
     /// A PEFT option whose effect the LoRA side path does not compute.
     case unsupportedFeature(key: String, value: String, reason: String)
     case invalidRank(Int)
+    case invalidAlpha(layer: Int, target: LoRATarget, alpha: Float)
     case unknownTargetModule(String)
     case invalidWeights(path: String, SafetensorsError)
     /// A tensor that is not the A or B of a projection the config targets.
@@ -45,9 +46,12 @@ public enum AdapterError: Error, CustomStringConvertible, Sendable {
             return "adapter: unsupported \(key) = \(value): \(reason)"
         case .invalidRank(let r):
             return "adapter: rank r = \(r), must be positive"
+        case .invalidAlpha(let layer, let target, let alpha):
+            return "adapter: layer \(layer) \(target.rawValue) has lora_alpha \(alpha), must be finite"
         case .unknownTargetModule(let name):
             let known = LoRATarget.allCases.map(\.rawValue).joined(separator: ", ")
-            return "adapter: unknown target module '\(name)' (supported: \(known), or \"all-linear\")"
+            return "adapter: target module '\(name)' names none of the model's projections (\(known), "
+                + "optionally with their module path, e.g. self_attn.q_proj or model.layers.0.mlp.up_proj; or \"all-linear\" or a regular expression)"
         case .invalidWeights(let path, let error):
             return "adapter: invalid weights \(path): \(error)"
         case .unexpectedTensor(let name, let reason):

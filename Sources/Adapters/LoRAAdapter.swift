@@ -40,10 +40,13 @@ public struct LoRAWeights: @unchecked Sendable {
     public let rank: Int
     public let inDim: Int
     public let outDim: Int
+    /// The projection's lora_alpha (PEFT's, or its alpha_pattern's).
+    public let alpha: Float
     /// Powers of two undoing the range scaling of `a` and `bT`.
     public let aFactor: Float
     public let bFactor: Float
-    /// The adapter's scale times both factors: the one multiplier the kernels apply,
+    /// The projection's scale (alpha / rank, or alpha / sqrt(rank) with rank-stabilized
+    /// LoRA) times both factors: the one multiplier the kernels apply,
     /// out += scale · (x · aᵀ) · bTᵀᵀ.
     public let scale: Float
 
@@ -56,12 +59,25 @@ public struct LoRAWeights: @unchecked Sendable {
     }
 }
 
+/// One (layer, projection) an adapter touches, with its own rank and alpha (PEFT's
+/// rank_pattern and alpha_pattern let them differ between modules).
+public struct LoRAProjection: Sendable, Equatable {
+    public var layer: Int
+    public var target: LoRATarget
+    public var rank: Int
+    public var alpha: Float
+
+    public init(layer: Int, target: LoRATarget, rank: Int, alpha: Float) {
+        (self.layer, self.target, self.rank, self.alpha) = (layer, target, rank, alpha)
+    }
+}
+
 public final class LoRAAdapter: @unchecked Sendable {
-    public let rank: Int
-    public let alpha: Float
+    /// The largest rank of any projection: what the kernels' scratch must hold.
+    public let maxRank: Int
+    /// Rank-stabilized LoRA (PEFT's use_rslora): each projection's scale is alpha / sqrt(rank)
+    /// instead of alpha / rank.
     public let useRSLoRA: Bool
-    /// alpha / rank, or alpha / sqrt(rank) with rank-stabilized LoRA (PEFT's use_rslora).
-    public let scale: Float
     /// The projections that have weights in at least one layer.
     public let targets: Set<LoRATarget>
     public let shape: BaseModelShape
@@ -72,24 +88,27 @@ public final class LoRAAdapter: @unchecked Sendable {
     /// nLayers × 7 entries, indexed by layer * 7 + target.index.
     private let table: [LoRAWeights?]
 
-    /// `b` is in Hugging Face row order (as PEFT stores it); Q and K rows are permuted here.
+    /// One rank and alpha for every projection given. `b` is in Hugging Face row order (as
+    /// PEFT stores it); Q and K rows are permuted here.
     public convenience init(shape: BaseModelShape, rank: Int, alpha: Float, useRSLoRA: Bool,
                             tensors: [(layer: Int, target: LoRATarget, a: [Float], b: [Float])]) throws(AdapterError) {
-        try self.init(shape: shape, rank: rank, alpha: alpha, useRSLoRA: useRSLoRA,
-                      projections: tensors.map { ($0.layer, $0.target) }) { i in (tensors[i].a, tensors[i].b) }
+        try self.init(shape: shape, useRSLoRA: useRSLoRA, projections: tensors.map {
+            LoRAProjection(layer: $0.layer, target: $0.target, rank: rank, alpha: alpha)
+        }) { i in (tensors[i].a, tensors[i].b) }
     }
 
-    /// As above, with the values of projection i asked for one at a time by `values(i)`,
-    /// in order, so a loader never holds more than one projection's f32 weights besides
-    /// the halves (peak memory while loading).
-    public init(shape: BaseModelShape, rank: Int, alpha: Float, useRSLoRA: Bool,
-                projections: [(layer: Int, target: LoRATarget)],
+    /// Each projection with its own rank and alpha, the values of projection i (A as
+    /// (rank, inDim), B as (outDim, rank), row-major) asked for one at a time by
+    /// `values(i)`, in order, so a loader never holds more than one projection's f32
+    /// weights besides the halves (peak memory while loading).
+    public init(shape: BaseModelShape, useRSLoRA: Bool, projections: [LoRAProjection],
                 values: (Int) throws(AdapterError) -> (a: [Float], b: [Float])) throws(AdapterError) {
         try shape.validate()
-        guard rank > 0 else { throw .invalidRank(rank) }
         guard !projections.isEmpty else { throw .noWeights }
         var seen = Set<Int>()
         for t in projections {
+            guard t.rank > 0 else { throw .invalidRank(t.rank) }
+            guard t.alpha.isFinite else { throw .invalidAlpha(layer: t.layer, target: t.target, alpha: t.alpha) }
             guard t.layer >= 0 && t.layer < shape.nLayers else {
                 throw .layerOutOfRange(name: "tensors for \(t.target.rawValue)", layer: t.layer, nLayers: shape.nLayers)
             }
@@ -101,21 +120,20 @@ public final class LoRAAdapter: @unchecked Sendable {
         // Each matrix starts on a 64-byte boundary so SIMD loads of a row start aligned.
         let halvesPerLine = 64 / MemoryLayout<Float16>.stride
         func padded(_ count: Int) -> Int { (count + halvesPerLine - 1) / halvesPerLine * halvesPerLine }
-        func packedSizes(_ target: LoRATarget) -> (a: Int, bT: Int) {
-            (padded(LoRAPacking.count(rank: rank, cols: shape.inputDim(target))),
-             padded(LoRAPacking.count(rank: rank, cols: shape.outputDim(target))))
+        func packedSizes(_ t: LoRAProjection) -> (a: Int, bT: Int) {
+            (padded(LoRAPacking.count(rank: t.rank, cols: shape.inputDim(t.target))),
+             padded(LoRAPacking.count(rank: t.rank, cols: shape.outputDim(t.target))))
         }
-        let totalHalves = projections.reduce(0) { sum, t in sum + packedSizes(t.target).a + packedSizes(t.target).bT }
+        let totalHalves = projections.reduce(0) { sum, t in sum + packedSizes(t).a + packedSizes(t).bT }
         let byteCount = totalHalves * MemoryLayout<Float16>.stride
         let arena = UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 64)
         let halves = arena.initializeMemory(as: Float16.self, repeating: 0, count: totalHalves)
-        let scale = useRSLoRA ? alpha / Float(rank).squareRoot() : alpha / Float(rank)
 
         var table = [LoRAWeights?](repeating: nil, count: shape.nLayers * 7)
         var next = halves
         do throws(AdapterError) {
             for (i, t) in projections.enumerated() {
-                let (inDim, outDim) = (shape.inputDim(t.target), shape.outputDim(t.target))
+                let (rank, inDim, outDim) = (t.rank, shape.inputDim(t.target), shape.outputDim(t.target))
                 let (aValues, b) = try values(i)
                 guard aValues.count == rank * inDim else {
                     throw .elementCountMismatch(layer: t.layer, target: t.target, matrix: "A", expected: rank * inDim, found: aValues.count)
@@ -137,12 +155,13 @@ public final class LoRAAdapter: @unchecked Sendable {
                 }
                 let (aHalves, aFactor) = roundToHalves(aValues)
                 let (bTHalves, bFactor) = roundToHalves(bT)
-                let a = next, packedBT = next + packedSizes(t.target).a
+                let a = next, packedBT = next + packedSizes(t).a
                 LoRAPacking.packA(a, aHalves, rank: rank, inDim: inDim)
                 LoRAPacking.packBT(packedBT, bTHalves, rank: rank, outDim: outDim)
-                next = packedBT + packedSizes(t.target).bT
+                next = packedBT + packedSizes(t).bT
+                let scale = useRSLoRA ? t.alpha / Float(rank).squareRoot() : t.alpha / Float(rank)
                 table[t.layer * 7 + t.target.index] = LoRAWeights(
-                    a: a, bT: packedBT, rank: rank, inDim: inDim, outDim: outDim,
+                    a: a, bT: packedBT, rank: rank, inDim: inDim, outDim: outDim, alpha: t.alpha,
                     aFactor: aFactor, bFactor: bFactor, scale: scale * aFactor * bFactor)
             }
         } catch {
@@ -154,10 +173,8 @@ public final class LoRAAdapter: @unchecked Sendable {
         self.byteCount = byteCount
         self.table = table
         self.shape = shape
-        self.rank = rank
-        self.alpha = alpha
+        maxRank = projections.map(\.rank).max()!
         self.useRSLoRA = useRSLoRA
-        self.scale = scale
         targets = Set(projections.map(\.target))
     }
 

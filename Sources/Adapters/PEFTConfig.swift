@@ -4,16 +4,14 @@ import FoundationEssentials
 import Foundation
 #endif
 
-// The parts of PEFT's adapter_config.json that decide what the adapter computes. Options
-// that would change the math in a way the LoRA side path does not reproduce are refused
-// by name rather than ignored: a silently wrong adapter is worse than none.
+// The parts of PEFT's adapter_config.json that decide what the adapter computes, resolved
+// to one rule per projection of the base model, as PEFT resolves them when it wraps the
+// model's modules (PEFTModuleRules). Options that would change the math in a way the
+// LoRA side path does not reproduce are refused by name rather than ignored: a silently
+// wrong adapter is worse than none.
 struct PEFTConfig {
-    var rank: Int
-    var alpha: Float
     var useRSLoRA: Bool
-    var targets: Set<LoRATarget>
-    /// layers_to_transform; nil means every layer.
-    var layers: Set<Int>?
+    private let rules: PEFTModuleRules
 
     init(path: String, nLayers: Int) throws(AdapterError) {
         let bytes = try readFile(path)
@@ -30,6 +28,7 @@ struct PEFTConfig {
         for (key, reason) in unsupportedOptions {
             if let value = json[key], value.isActive { throw .unsupportedFeature(key: key, value: value.text, reason: reason) }
         }
+        try checkInitialization(json["init_lora_weights"])
 
         guard let rank = json["r"]?.int else { throw invalid("r must be an integer") }
         guard rank > 0 else { throw .invalidRank(rank) }
@@ -39,10 +38,12 @@ struct PEFTConfig {
         case .bool(let value): useRSLoRA = value
         default: throw invalid("use_rslora must be true or false")
         }
-        self.rank = rank
-        self.alpha = Float(alpha)
-        targets = try parseTargets(json["target_modules"], invalid: invalid)
-        layers = try parseLayers(json["layers_to_transform"], nLayers: nLayers, invalid: invalid)
+        rules = try PEFTModuleRules(json, rank: rank, alpha: Float(alpha), nLayers: nLayers, invalid: invalid)
+    }
+
+    /// The rank and alpha of the projection, or why the config leaves it alone.
+    func rule(layer: Int, target: LoRATarget) -> PEFTModuleRules.Rule {
+        rules.rule(layer: layer, target: target)
     }
 }
 
@@ -53,68 +54,45 @@ private let unsupportedOptions: [(String, String)] = [
     ("lora_bias", "a bias on lora_B is not applied"),
     ("modules_to_save", "fully trained copies of base modules would replace the shared, frozen base weights"),
     ("fan_in_fan_out", "transposed (Conv1D-style) weights do not occur in llama models"),
-    ("rank_pattern", "per-module ranks are not supported; one r applies to every module"),
-    ("alpha_pattern", "per-module alphas are not supported; one lora_alpha applies to every module"),
     ("layer_replication", "replicated layers change the model's depth"),
     ("target_parameters", "LoRA on raw parameters (not Linear modules) is not supported"),
     ("trainable_token_indices", "trained token embeddings are not applied"),
     ("alora_invocation_tokens", "activated LoRA (switched on by invocation tokens) is not supported"),
-    ("exclude_modules", "excluding modules is not supported; list the modules to adapt in target_modules"),
     ("use_qalora", "QA-LoRA pools the input, which the LoRA side path does not do"),
+    // PEFT's other LoRA variants, each of which changes the layer's forward pass.
+    ("velora_config", "the VeLoRA variant is not supported"),
+    ("monteclora_config", "the MonteCLoRA variant is not supported"),
+    ("use_bdlora", "the block-diagonal LoRA variant is not supported"),
+    ("arrow_config", "Arrow routing between adapters is not supported"),
+    ("kasa_config", "the KaSA variant is not supported"),
 ]
 
-private extension JSONValue {
+// init_lora_weights only matters once training is over when the initialisation changed
+// the base weights too (PEFT subtracts the initial adapter from them) or selects a
+// variant with its own forward pass. PEFT's save_pretrained with
+// path_initial_model_for_weight_conversion turns such an adapter into a plain one and
+// records init_lora_weights = true.
+private func checkInitialization(_ value: JSONValue?) throws(AdapterError) {
+    switch value {
+    case nil, .null?, .bool?: return
+    case .string(let name)? where ["gaussian", "eva", "orthogonal"].contains(name.lowercased()): return
+    case .string(let name)? where name.lowercased() == "mica":
+        throw .unsupportedFeature(key: "init_lora_weights", value: value!.text, reason: "the MiCA variant is not supported")
+    default:
+        throw .unsupportedFeature(key: "init_lora_weights", value: value!.text, reason: "this initialisation (PiSSA, "
+            + "OLoRA, CorDA, LoftQ and LoRA-GA do this) also changed the base weights, which are shared and frozen here; "
+            + "save the adapter with path_initial_model_for_weight_conversion to turn it into a plain LoRA")
+    }
+}
+
+extension JSONValue {
     /// Whether a setting is switched on: anything but null, false, "none" or empty.
     var isActive: Bool {
         switch self {
-        case .null, .bool(false), .string("none"): return false
+        case .null, .bool(false), .string("none"), .string(""): return false
         case .array(let items): return !items.isEmpty
         case .object(let fields): return !fields.isEmpty
         default: return true
         }
     }
-}
-
-// A list of module names, or "all-linear" (PEFT: every Linear but the output head, which in a
-// llama model is these seven). Names may carry their submodule ("self_attn.q_proj"), as
-// PEFT matches them as suffixes of the full module path.
-private func parseTargets(_ value: JSONValue?, invalid: (String) -> AdapterError) throws(AdapterError) -> Set<LoRATarget> {
-    switch value {
-    case .string("all-linear")?:
-        return Set(LoRATarget.allCases)
-    case .string(let pattern)?:
-        throw .unsupportedFeature(key: "target_modules", value: JSONValue.string(pattern).text,
-                                  reason: "a regular expression is not supported; list module names or use \"all-linear\"")
-    case .array(let items)?:
-        var targets = Set<LoRATarget>()
-        for item in items {
-            guard case .string(let name) = item else { throw invalid("target_modules must hold strings") }
-            let parts = name.split(separator: ".", omittingEmptySubsequences: false)
-            guard let target = LoRATarget(rawValue: String(parts.last!)),
-                  parts.count == 1 || (parts.count == 2 && parts[0] == target.moduleGroup)
-            else { throw .unknownTargetModule(name) }
-            targets.insert(target)
-        }
-        guard !targets.isEmpty else { throw invalid("target_modules is empty") }
-        return targets
-    default:
-        throw invalid("target_modules must be a list of module names or \"all-linear\"")
-    }
-}
-
-private func parseLayers(_ value: JSONValue?, nLayers: Int, invalid: (String) -> AdapterError) throws(AdapterError) -> Set<Int>? {
-    let items: [JSONValue]
-    switch value {
-    case nil, .null?: return nil
-    case .number?: items = [value!]
-    case .array(let list)?: items = list
-    default: throw invalid("layers_to_transform must be an integer or a list of integers")
-    }
-    var layers = Set<Int>()
-    for item in items {
-        guard let layer = item.int else { throw invalid("layers_to_transform must be an integer or a list of integers") }
-        guard layer >= 0 && layer < nLayers else { throw .layerOutOfRange(name: "layers_to_transform", layer: layer, nLayers: nLayers) }
-        layers.insert(layer)
-    }
-    return layers
 }

@@ -22,29 +22,31 @@ extension LoRAAdapter {
             throw .invalidWeights(path: weightsPath, error)
         }
 
-        var found: [PEFTKey: String] = [:]
+        var found: [PEFTKey: (name: String, rank: Int, alpha: Float)] = [:]
         for name in file.tensorNames {
-            let key = try checkedKey(name, config: config, base: base)
+            let (key, rank, alpha) = try checkedKey(name, config: config, base: base)
             let shape = file.tensorInfo(name)!.shape
-            let expected = key.matrix == .a ? [config.rank, base.inputDim(key.target)] : [base.outputDim(key.target), config.rank]
+            let expected = key.matrix == .a ? [rank, base.inputDim(key.target)] : [base.outputDim(key.target), rank]
             guard shape == expected else {
                 throw .tensorShapeMismatch(name: name, expected: expected, found: shape,
-                                           hint: shapeHint(found: shape, expected: expected, matrix: key.matrix, rank: config.rank))
+                                           hint: shapeHint(found: shape, expected: expected, matrix: key.matrix, rank: rank))
             }
-            if let other = found[key] { throw .duplicateWeights("'\(other)' and '\(name)'") }
-            found[key] = name
+            if let other = found[key] { throw .duplicateWeights("'\(other.name)' and '\(name)'") }
+            found[key] = (name, rank, alpha)
         }
 
-        var pairs: [(key: PEFTKey, a: String, b: String)] = []
-        for (key, name) in found.sorted(by: { $0.value < $1.value }) {
+        var pairs: [(projection: LoRAProjection, a: String, b: String)] = []
+        for (key, tensor) in found.sorted(by: { $0.value.name < $1.value.name }) {
             let partner = PEFTKey(layer: key.layer, target: key.target, matrix: key.matrix == .a ? .b : .a)
-            guard let other = found[partner] else { throw .missingPair(present: name, missing: partner.name) }
-            if key.matrix == .a { pairs.append((key, name, other)) }
+            guard let other = found[partner] else { throw .missingPair(present: tensor.name, missing: partner.name) }
+            if key.matrix == .a {
+                let projection = LoRAProjection(layer: key.layer, target: key.target, rank: tensor.rank, alpha: tensor.alpha)
+                pairs.append((projection, tensor.name, other.name))
+            }
         }
         // Values are read (and widened to f32) one projection at a time, so loading holds
         // one projection in f32 beside the halves, not the whole adapter.
-        return try LoRAAdapter(shape: base, rank: config.rank, alpha: config.alpha, useRSLoRA: config.useRSLoRA,
-                               projections: pairs.map { ($0.key.layer, $0.key.target) }) { i throws(AdapterError) in
+        return try LoRAAdapter(shape: base, useRSLoRA: config.useRSLoRA, projections: pairs.map(\.projection)) { i throws(AdapterError) in
             do throws(SafetensorsError) {
                 return (try file.floats(pairs[i].a), try file.floats(pairs[i].b))
             } catch {
@@ -54,27 +56,25 @@ extension LoRAAdapter {
     }
 }
 
-private func checkedKey(_ name: String, config: PEFTConfig, base: BaseModelShape) throws(AdapterError) -> PEFTKey {
+private func checkedKey(_ name: String, config: PEFTConfig,
+                        base: BaseModelShape) throws(AdapterError) -> (key: PEFTKey, rank: Int, alpha: Float) {
     guard let key = PEFTKey(name) else {
         throw .unexpectedTensor(name: name, reason: "not the lora_A or lora_B weight of a llama projection "
                                 + "(expected e.g. base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight)")
     }
     guard key.layer < base.nLayers else { throw .layerOutOfRange(name: name, layer: key.layer, nLayers: base.nLayers) }
-    guard config.targets.contains(key.target) else {
-        throw .unexpectedTensor(name: name, reason: "\(key.target.rawValue) is not in target_modules")
+    switch config.rule(layer: key.layer, target: key.target) {
+    case .adapted(let rank, let alpha): return (key, rank, alpha)
+    case .untouched(let reason): throw .unexpectedTensor(name: name, reason: reason)
     }
-    if let layers = config.layers, !layers.contains(key.layer) {
-        throw .unexpectedTensor(name: name, reason: "layer \(key.layer) is not in layers_to_transform")
-    }
-    return key
 }
 
-// A rank dimension that disagrees while the other matches points at the config's r;
-// anything else at a different base model.
+// A rank dimension that disagrees while the other matches points at the config's r (or
+// its rank_pattern); anything else at a different base model.
 private func shapeHint(found: [Int], expected: [Int], matrix: LoRAMatrix, rank: Int) -> String {
     let rankAxis = matrix == .a ? 0 : 1
     if found.count == 2 && found[1 - rankAxis] == expected[1 - rankAxis] {
-        return "r in adapter_config.json is \(rank) but the tensor has rank \(found[rankAxis])"
+        return "r in adapter_config.json (or its rank_pattern) gives this module rank \(rank) but the tensor has rank \(found[rankAxis])"
     }
     return "adapter trained for a different base model?"
 }

@@ -38,6 +38,12 @@ struct PEFTKey: Hashable {
 
     /// The name PEFT's save_pretrained writes.
     var name: String {
-        "base_model.model.model.layers.\(layer).\(target.moduleGroup).\(target.rawValue).lora_\(matrix.rawValue).weight"
+        "base_model.model.\(Self.moduleName(layer: layer, target: target)).lora_\(matrix.rawValue).weight"
+    }
+
+    /// The projection's module name in the Hugging Face model, which PEFT's
+    /// target_modules, exclude_modules and rank_pattern are matched against.
+    static func moduleName(layer: Int, target: LoRATarget) -> String {
+        "model.layers.\(layer).\(target.moduleGroup).\(target.rawValue)"
     }
 }

@@ -13,11 +13,12 @@ extension LoRAAdapter {
             z ^= z >> 31
             return (Float(z >> 40) / 8_388_608.0 - 1) * bound
         }
-        let projections = (0..<shape.nLayers).flatMap { layer in LoRATarget.allCases.map { (layer: layer, target: $0) } }
+        let projections = (0..<shape.nLayers).flatMap { layer in
+            LoRATarget.allCases.map { LoRAProjection(layer: layer, target: $0, rank: rank, alpha: Float(rank)) }
+        }
         // The shape and tensors are consistent by construction. Values are made one
         // projection at a time, in order, so only one is ever held in f32.
-        return try! LoRAAdapter(shape: shape, rank: rank, alpha: Float(rank), useRSLoRA: false,
-                                projections: projections) { i in
+        return try! LoRAAdapter(shape: shape, useRSLoRA: false, projections: projections) { i in
             let (inDim, outDim) = (shape.inputDim(projections[i].target), shape.outputDim(projections[i].target))
             let aBound = 1 / Float(inDim).squareRoot(), bBound = 0.5 / Float(rank).squareRoot()
             return ((0..<(rank * inDim)).map { _ in uniform(aBound) }, (0..<(outDim * rank)).map { _ in uniform(bBound) })

@@ -109,8 +109,8 @@ public final class BatchEngine: InferenceEngine, @unchecked Sendable {
             if adapter.shape != model.adapterShape {
                 throw .invalidRequest("the adapter was made for a different base model")
             }
-            if adapter.rank > configuration.maxAdapterRank {
-                throw .invalidRequest("adapter rank \(adapter.rank) exceeds the engine's maximum of \(configuration.maxAdapterRank)")
+            if adapter.maxRank > configuration.maxAdapterRank {
+                throw .invalidRequest("adapter rank \(adapter.maxRank) exceeds the engine's maximum of \(configuration.maxAdapterRank)")
             }
         }
     }

@@ -69,7 +69,7 @@ struct KernelBench {
         let layerCount = model.weights.layers.count
         let dims = LoRATarget.allCases.map { adapters[0].weights(layer: 0, target: $0)! }
         let widest = dims.map { max($0.inDim, $0.outDim) }.max()!
-        let stride = LoRAPacking.paddedRank(adapters.map(\.rank).max()!)
+        let stride = LoRAPacking.paddedRank(adapters.map(\.maxRank).max()!)
         let x = UnsafeMutablePointer<Float>.allocate(capacity: T * widest)
         let out = UnsafeMutablePointer<Float>.allocate(capacity: T * widest)
         let shrink = UnsafeMutablePointer<Float>.allocate(capacity: T * stride)

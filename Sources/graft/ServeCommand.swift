@@ -43,10 +43,15 @@ struct ServeCommand: AsyncParsableCommand {
             help: "Memory for loaded adapters, in MiB; least recently used ones are dropped beyond it (a rank-16 adapter on all seven projections of SmolLM2-135M takes 9.3 MiB).")
     var adapterCacheMB = 512
 
+    @Option(name: .customLong("max-adapter-rank"),
+            help: "Largest LoRA rank served; requests naming an adapter with a larger rank in any projection are refused (scratch memory grows with it).")
+    var maxAdapterRank = 64
+
     func validate() throws {
         if !(0...65535).contains(port) { throw ValidationError("--port must be between 0 and 65535") }
         if maxContext < 16 || maxRunning < 1 { throw ValidationError("--max-context >= 16 and --max-running >= 1") }
         if adapterCacheMB < 0 { throw ValidationError("--adapter-cache-mb >= 0") }
+        if maxAdapterRank < 1 { throw ValidationError("--max-adapter-rank >= 1") }
     }
 
     func run() async throws {
@@ -55,7 +60,7 @@ struct ServeCommand: AsyncParsableCommand {
         let adapters = try AdapterStore(dataDirectory: data, shape: loaded.model.adapterShape,
                                         cacheBytes: adapterCacheMB << 20)
         let engine = BatchEngine(model: loaded.model, tokenizer: loaded.tokenizer, configuration: EngineConfiguration(
-            maxRunningSequences: maxRunning, maxContext: maxContext))
+            maxRunningSequences: maxRunning, maxContext: maxContext, maxAdapterRank: maxAdapterRank))
         var logger = Logger(label: "graft")
         logger.logLevel = environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         let configuration = ServerConfiguration(

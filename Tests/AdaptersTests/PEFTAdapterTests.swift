@@ -3,113 +3,20 @@ import Foundation
 import ModelFormats
 import Testing
 
-private let fixtureDirectory = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent()
-    .appendingPathComponent("fixtures/peft_adapter_r8").path
-
-private let smolLM2 = BaseModelShape(nLayers: 30, dim: 576, hiddenDim: 1536, nHeads: 9, nKVHeads: 3, headDim: 64)
-// Small enough that synthetic adapters take microseconds; headDim 4 still has two rotary pairs.
-private let tiny = BaseModelShape(nLayers: 2, dim: 8, hiddenDim: 12, nHeads: 2, nKVHeads: 1, headDim: 4)
-
-// A fresh folder under the temporary directory, removed when `body` returns.
-private func withTemporaryDirectory<T, E: Error>(_ body: (String) throws(E) -> T) throws(E) -> T {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("graft-adapter-\(UUID().uuidString)").path
-    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(atPath: path) }
-    return try body(path)
-}
-
-private func values(_ count: Int, seed: Int) -> [Float] {
-    (0..<count).map { Float(sin(Double($0 * 13 + seed * 101))) * 0.1 }
-}
-
-private func peftName(_ layer: Int, _ target: LoRATarget, _ matrix: String) -> String {
-    let group = [.gate, .up, .down].contains(target) ? "mlp" : "self_attn"
-    return "base_model.model.model.layers.\(layer).\(group).\(target.rawValue).lora_\(matrix).weight"
-}
-
-private func tinyConfig() -> [String: Any] { [
-    "peft_type": "LORA", "r": 2, "lora_alpha": 4, "use_rslora": false, "bias": "none",
-    "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-    "use_dora": false, "modules_to_save": NSNull(), "fan_in_fan_out": false, "rank_pattern": [String: Any](),
-    "alpha_pattern": [String: Any](), "layers_to_transform": NSNull(),
-] }
-
-// PEFT-shaped tensors for `tiny`: every (layer, target) listed, A (r, in) and B (out, r).
-private func tinyTensors(rank: Int = 2, layers: [Int] = [0, 1], targets: [LoRATarget] = LoRATarget.allCases) -> SafetensorsWriter {
-    var writer = SafetensorsWriter()
-    writer.metadata = ["format": "pt"]
-    for layer in layers {
-        for (t, target) in targets.enumerated() {
-            let (inDim, outDim) = (tiny.inputDim(target), tiny.outputDim(target))
-            writer.add(name: peftName(layer, target, "A"), shape: [rank, inDim], floats: values(rank * inDim, seed: layer * 20 + t))
-            writer.add(name: peftName(layer, target, "B"), shape: [outDim, rank], floats: values(outDim * rank, seed: layer * 20 + t + 10))
-        }
-    }
-    return writer
-}
-
-private func writeFolder(_ directory: String, config: [String: Any]?, weights: [UInt8]?) {
-    if let config {
-        let json = try! JSONSerialization.data(withJSONObject: config, options: [.sortedKeys])
-        try! json.write(to: URL(fileURLWithPath: directory + "/adapter_config.json"))
-    }
-    if let weights {
-        try! Data(weights).write(to: URL(fileURLWithPath: directory + "/adapter_model.safetensors"))
-    }
-}
-
-// Loads a synthetic folder built from `tinyConfig` with `changes` applied.
-private func loadTiny(_ changes: [String: Any] = [:], weights: SafetensorsWriter = tinyTensors()) throws(AdapterError) -> LoRAAdapter {
-    try withTemporaryDirectory { directory throws(AdapterError) in
-        writeFolder(directory, config: tinyConfig().merging(changes) { $1 }, weights: weights.serialize())
-        return try LoRAAdapter.loadPEFT(directory: directory, base: tiny)
-    }
-}
-
-private func loadError(_ load: () throws(AdapterError) -> LoRAAdapter) -> AdapterError? {
-    do {
-        _ = try load()
-        return nil
-    } catch {
-        return error
-    }
-}
-
-/// Whether `held` is `original` rounded to 11 significant bits (a half's precision,
-/// kept across the range by the power-of-two scaling): within 2⁻¹¹ relative.
-private func isHalfRounding(_ held: [Float], of original: [Float]) -> Bool {
-    held.count == original.count && zip(held, original).allSatisfy { abs($0 - $1) <= abs($1) * 0x1p-11 }
-}
-
-// GGUF row order written straight from llama.cpp's converter,
-// w.reshape(nHeads, 2, headDim/2, cols).swapaxes(1, 2): GGUF row h·hd + 2i + j = HF row h·hd + j·hd/2 + i.
-private func ggufOrder(_ hf: [Float], heads: Int, headDim: Int, cols: Int) -> [Float] {
-    var out = [Float](repeating: .nan, count: hf.count)
-    for h in 0..<heads {
-        for i in 0..<headDim / 2 {
-            for j in 0..<2 {
-                let (g, s) = (h * headDim + 2 * i + j, h * headDim + j * headDim / 2 + i)
-                out[g * cols..<(g + 1) * cols] = hf[s * cols..<(s + 1) * cols]
-            }
-        }
-    }
-    return out
-}
-
 @Suite struct PEFTAdapterTests {
     @Test func loadsTheReferenceAdapter() throws {
         // Given the PEFT adapter trained for SmolLM2-135M (r 8, alpha 16, all seven projections)
         let adapter = try LoRAAdapter.loadPEFT(directory: fixtureDirectory, base: smolLM2)
 
         // Then its settings and every layer's views have the base model's shapes
-        #expect(adapter.rank == 8 && adapter.alpha == 16 && adapter.scale == 2.0 && !adapter.useRSLoRA)
+        #expect(adapter.maxRank == 8 && !adapter.useRSLoRA)
         #expect(adapter.targets == Set(LoRATarget.allCases))
         #expect(adapter.shape == smolLM2)
         for layer in 0..<30 {
             for target in LoRATarget.allCases {
                 let w = try #require(adapter.weights(layer: layer, target: target))
                 #expect(w.rank == 8 && w.inDim == smolLM2.inputDim(target) && w.outDim == smolLM2.outputDim(target))
+                #expect(w.alpha == 16 && loraScale(w) == 2)
             }
         }
         // One allocation holds the file's f32 data as halves (every matrix is a multiple of 64 bytes).
@@ -164,12 +71,13 @@ private func ggufOrder(_ hf: [Float], heads: Int, headDim: Int, cols: Int) -> [F
 
             // And importing the export gives the same adapter
             let again = try LoRAAdapter.loadPEFT(directory: out, base: smolLM2)
-            #expect(again.rank == adapter.rank && again.alpha == adapter.alpha && again.scale == adapter.scale)
+            #expect(again.maxRank == adapter.maxRank && again.useRSLoRA == adapter.useRSLoRA)
             #expect(again.targets == adapter.targets && again.byteCount == adapter.byteCount)
             for layer in 0..<30 {
                 for target in LoRATarget.allCases {
                     let (x, y) = (adapter.weights(layer: layer, target: target)!, again.weights(layer: layer, target: target)!)
                     #expect(x.aRowMajor() == y.aRowMajor() && x.bRowMajor() == y.bRowMajor())
+                    #expect(x.rank == y.rank && x.alpha == y.alpha && loraScale(x) == loraScale(y))
                 }
             }
 
@@ -251,7 +159,9 @@ private func ggufOrder(_ hf: [Float], heads: Int, headDim: Int, cols: Int) -> [F
     @Test func unsupportedConfigsAreRefusedByName() {
         let unsupported: [(String, Any)] = [
             ("use_dora", true), ("bias", "all"), ("modules_to_save", ["lm_head"]), ("fan_in_fan_out", true),
-            ("rank_pattern", ["q_proj": 4]), ("alpha_pattern", ["q_proj": 8]), ("target_modules", ".*proj"),
+            ("velora_config", ["rank": 4]), ("use_bdlora", ["blocks": 2]), ("kasa_config", ["k": 1]),
+            ("init_lora_weights", "pissa"), ("init_lora_weights", "olora"), ("init_lora_weights", "mica"),
+            ("layers_pattern", "blocks"),
         ]
         for (key, value) in unsupported {
             let error = loadError { () throws(AdapterError) in try loadTiny([key: value]) }
@@ -298,11 +208,12 @@ private func ggufOrder(_ hf: [Float], heads: Int, headDim: Int, cols: Int) -> [F
     }
 
     @Test func rsLoRAScalesByTheSquareRootOfTheRank() throws {
-        #expect(try loadTiny().scale == 2)  // 4 / 2
-        #expect(try loadTiny(["use_rslora": true, "lora_alpha": 6]).scale == 6 / Float(2).squareRoot())
+        #expect(loraScale(try loadTiny().weights(layer: 0, target: .q)!) == 2)  // 4 / 2
+        let rs = try loadTiny(["use_rslora": true, "lora_alpha": 6])
+        #expect(loraScale(rs.weights(layer: 1, target: .down)!) == 6 / Float(2).squareRoot() && rs.useRSLoRA)
         let direct = try LoRAAdapter(shape: tiny, rank: 4, alpha: 16, useRSLoRA: true,
                                      tensors: [(0, .v, values(4 * 8, seed: 1), values(4 * 4, seed: 2))])
-        #expect(direct.scale == 8 && direct.useRSLoRA)
+        #expect(loraScale(direct.weights(layer: 0, target: .v)!) == 8 && direct.useRSLoRA)
     }
 
     @Test func untouchedProjectionsAndLayersHaveNoWeights() throws {
@@ -379,7 +290,7 @@ private func ggufOrder(_ hf: [Float], heads: Int, headDim: Int, cols: Int) -> [F
         #expect(isHalfRounding(v.aRowMajor(), of: tinyValues) && isHalfRounding(o.bRowMajor(), of: hugeValues))
         #expect(isHalfRounding(v.bRowMajor(), of: values(8, seed: 5)) && isHalfRounding(o.aRowMajor(), of: values(16, seed: 6)))
         // And the kernels' one multiplier undoes the power-of-two scaling exactly
-        #expect(v.scale == adapter.scale * v.aFactor * v.bFactor && o.scale == adapter.scale * o.aFactor * o.bFactor)
+        #expect(v.scale == 1 * v.aFactor * v.bFactor && o.scale == 1 * o.aFactor * o.bFactor)  // alpha 2 / rank 2
         #expect(v.aRowMajor() == (0..<16).map { Float(v.a[$0]) * v.aFactor })
         // And halves and bfloat16s of a half's precision load exactly
         let fromF16 = try loadTiny(weights: f16), fromBF16 = try loadTiny(weights: bf16)
@@ -399,7 +310,8 @@ private func ggufOrder(_ hf: [Float], heads: Int, headDim: Int, cols: Int) -> [F
         // Then k's rows come out as HF rows 0, 2, 1, 3 (pairs i and i + headDim/2 interleaved); o is unchanged
         #expect(adapter.weights(layer: 1, target: .k)!.bRowMajor() == [0, 0, 2, 2, 1, 1, 3, 3])
         #expect(isHalfRounding(adapter.weights(layer: 0, target: .o)!.bRowMajor(), of: values(16, seed: 2)))
-        #expect(adapter.weights(layer: 0, target: .k) == nil && adapter.targets == [.k, .o] && adapter.scale == 1)
+        #expect(adapter.weights(layer: 0, target: .k) == nil && adapter.targets == [.k, .o])
+        #expect(loraScale(adapter.weights(layer: 1, target: .k)!) == 1)
 
         // And bad inputs are errors, not crashes
         let wrongCount = loadError { () throws(AdapterError) in
