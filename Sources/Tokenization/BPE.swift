@@ -50,8 +50,7 @@ struct BPEScratch {
 
     private static let dead: Int32 = -2
 
-    /// Merges `byteIds` (one token id per byte, -1 for a byte with no token) and appends the
-    /// resulting ids, -1 included, to `out`.
+    /// Merges `byteIds` (the token ids of a piece's bytes) and appends the resulting ids to `out`.
     mutating func merge(_ byteIds: UnsafeBufferPointer<Int32>, merges: MergeTable, into out: inout [Int32]) {
         let n = byteIds.count
         if n == 0 { return }

@@ -191,16 +191,7 @@ public final class Tokenizer: Sendable {
             }
             encodePlain(bytes, textStart..<bytes.count, &scratch, &out)
         }
-        var ids: [Int] = []
-        ids.reserveCapacity(out.count)
-        for id in out {
-            if id >= 0 {
-                ids.append(Int(id))
-            } else if let unk = unknownTokenId {
-                ids.append(unk)
-            }
-        }
-        return ids
+        return out.map { Int($0) }
     }
 
     private struct EncodeScratch {
@@ -240,8 +231,12 @@ public final class Tokenizer: Sendable {
                 out.append(Int32(id))
                 continue
             }
+            // A byte the vocabulary has no token for is dropped before merging, so its
+            // neighbours may still merge: HF tokenizers' BPE without an unk_token (SmolLM2
+            // lacks 21 byte values, among them 0x04 and the lead bytes 0xF1 and 0xF2).
+            // llama.cpp drops it too. Never the unknown id: in SmolLM2 that is <|endoftext|>.
             st.byteIds.removeAll(keepingCapacity: true)
-            for k in lo..<hi { st.byteIds.append(byteTokenIds[Int(bytes[k])]) }
+            for k in lo..<hi where byteTokenIds[Int(bytes[k])] >= 0 { st.byteIds.append(byteTokenIds[Int(bytes[k])]) }
             st.byteIds.withUnsafeBufferPointer { st.bpe.merge($0, merges: merges, into: &out) }
         }
     }

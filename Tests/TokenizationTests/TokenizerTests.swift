@@ -54,6 +54,41 @@ import Tokenization
         }
     }
 
+    @Test func encodesRandomTextsLikeHuggingFaceTokenizers() throws {
+        // Given seeded random texts (words of many scripts, whitespace runs, digits,
+        // contractions, emoji sequences, control tokens whole and cut, random scalars) and
+        // the ids HF tokenizers gives them (scripts/reference/make_tokenizer_reference.py)
+        let tokenizer = try VocabularyFixture.tokenizer()
+        let cases = try VocabularyFixture.jsonLines("tokenize_fuzz.jsonl")
+        #expect(cases.count >= 1000)
+        // When each is encoded, Then the ids match exactly: every disagreement is listed
+        var mismatches: [String] = []
+        for c in cases {
+            let text = c["text"] as! String, expected = c["ids"] as! [Int]
+            let ids = tokenizer.encode(text, parseSpecialTokens: true, addBOS: false)
+            if ids != expected { mismatches.append("\(text.debugDescription): \(ids) expected \(expected)") }
+        }
+        #expect(mismatches.isEmpty, "\(mismatches.count) of \(cases.count) differ:\n\(mismatches.prefix(8).joined(separator: "\n"))")
+    }
+
+    @Test func decodesRandomIdsLikeHuggingFaceTokenizers() throws {
+        // Given seeded random id sequences, mostly single-byte tokens that cut UTF-8
+        // sequences apart, and the text HF tokenizers decodes them to (control tokens kept)
+        let tokenizer = try VocabularyFixture.tokenizer()
+        let cases = try VocabularyFixture.jsonLines("detokenize_fuzz.jsonl")
+        #expect(cases.count >= 500)
+        // When each is decoded, Then the text is the same, U+FFFD for U+FFFD
+        var mismatches: [String] = []
+        for c in cases {
+            let ids = c["ids"] as! [Int], expected = c["text"] as! String
+            let text = tokenizer.decode(ids)
+            if Array(text.unicodeScalars) != Array(expected.unicodeScalars) {
+                mismatches.append("\(ids): \(text.debugDescription) expected \(expected.debugDescription)")
+            }
+        }
+        #expect(mismatches.isEmpty, "\(mismatches.count) of \(cases.count) differ:\n\(mismatches.prefix(8).joined(separator: "\n"))")
+    }
+
     @Test func greedyFixturePromptsReencodeToTheSameIds() throws {
         // Given the prompt and output ids of the greedy generation fixture
         let tokenizer = try VocabularyFixture.tokenizer()
