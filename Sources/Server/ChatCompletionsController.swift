@@ -127,20 +127,24 @@ struct ChatCompletionsController {
         }
     }
 
-    static let roles: Set<String> = ["system", "user", "assistant"]
+    /// OpenAI's developer role, which its newer models take in place of system, is given
+    /// to the template as system: chat templates know only the older name.
+    static let roles: Set<String> = ["system", "developer", "user", "assistant"]
 
     @Sendable func create(request: Request, context: AppRequestContext) async throws -> Response {
         try await serving.counted { model in
             let body = try await request.decodeJSON(as: CreateRequest.self, context: context)
             guard !body.messages.isEmpty else { throw OpenAIError.invalidRequest("messages must not be empty", param: "messages") }
             for (i, message) in body.messages.enumerated() where !Self.roles.contains(message.role) {
-                throw OpenAIError.invalidRequest("Invalid role '\(message.role)': expected system, user or assistant",
+                throw OpenAIError.invalidRequest("Invalid role '\(message.role)': expected system, developer, user or assistant",
                                                  param: "messages.\(i).role")
             }
             let topLogprobs = try Self.topLogprobs(body)
             let resolved = try serving.resolver.resolve(body.options.model)
             model = resolved.id
-            let tokens = try serving.prompts.chatTokens(body.messages.map { ChatMessage(role: $0.role, content: $0.content) })
+            let tokens = try serving.prompts.chatTokens(body.messages.map {
+                ChatMessage(role: $0.role == "developer" ? "system" : $0.role, content: $0.content)
+            })
             let generation = try body.options.generationRequest(
                 promptTokens: tokens, adapter: resolved.adapter, topLogprobs: topLogprobs,
                 contextLength: serving.contextLength, defaultMaxTokens: serving.defaultMaxTokens)

@@ -13,7 +13,7 @@ struct CompletionsController {
 
     struct CreateRequest: Decodable {
         var options: GenerationOptions
-        var prompt: GenerationOptions.OneOrMany
+        var prompts: [CompletionPrompt]
         /// The number of top alternatives per token (0-5 in OpenAI's API; up to 20 here).
         var logprobs: Int?
         var echo: Bool?
@@ -21,7 +21,10 @@ struct CompletionsController {
         init(from decoder: any Decoder) throws {
             options = try GenerationOptions(from: decoder)
             let c = try decoder.container(keyedBy: CodingKeys.self)
-            prompt = try c.decode(GenerationOptions.OneOrMany.self, forKey: .prompt)
+            guard c.contains(.prompt) else {
+                throw DecodingError.keyNotFound(CodingKeys.prompt, .init(codingPath: decoder.codingPath, debugDescription: "prompt"))
+            }
+            prompts = try CompletionPrompt.decodeList(from: c.superDecoder(forKey: .prompt))
             logprobs = try c.decodeIfPresent(Int.self, forKey: .logprobs)
             echo = try c.decodeIfPresent(Bool.self, forKey: .echo)
         }
@@ -75,11 +78,11 @@ struct CompletionsController {
     @Sendable func create(request: Request, context: AppRequestContext) async throws -> Response {
         try await serving.counted { model in
             let body = try await request.decodeJSON(as: CreateRequest.self, context: context)
-            // One prompt per request for now: a list must hold exactly one string.
-            let prompts = body.prompt.values
-            guard prompts.count == 1, let prompt = prompts.first, !prompt.isEmpty else {
-                throw OpenAIError.invalidRequest("prompt must be one non-empty string (a list of prompts is not supported yet)",
-                                                 param: "prompt")
+            guard (1...CompletionPrompt.maxPrompts).contains(body.prompts.count) else {
+                throw OpenAIError.invalidRequest("prompt must hold 1 to \(CompletionPrompt.maxPrompts) prompts", param: "prompt")
+            }
+            guard body.prompts.count * body.options.choiceCount <= CompletionPrompt.maxChoices else {
+                throw OpenAIError.invalidRequest("prompts times n must be at most \(CompletionPrompt.maxChoices)", param: "n")
             }
             if body.echo == true { throw OpenAIError.invalidRequest("echo is not supported", param: "echo") }
             if let top = body.logprobs, !(0...20).contains(top) {
@@ -87,36 +90,51 @@ struct CompletionsController {
             }
             let resolved = try serving.resolver.resolve(body.options.model)
             model = resolved.id
-            let tokens = serving.prompts.completionTokens(prompt)
-            let generation = try body.options.generationRequest(
-                promptTokens: tokens, adapter: resolved.adapter, topLogprobs: body.logprobs,
-                contextLength: serving.contextLength, defaultMaxTokens: serving.defaultMaxTokens)
-            let streams = try serving.generator.submit(generation, n: body.options.choiceCount, promptParam: "prompt")
-            context.logger.info("completion", metadata: ["model": "\(resolved.id)", "prompt_tokens": "\(tokens.count)",
+            // Choice p·n + i is prompt p's i-th, as OpenAI numbers them; all are submitted
+            // or none (streams already submitted are dropped with the error, cancelling them).
+            var streams: [AsyncStream<GenerationEvent>] = []
+            var promptTokens = 0
+            for (p, prompt) in body.prompts.enumerated() {
+                let param = body.prompts.count == 1 ? "prompt" : "prompt.\(p)"
+                let tokens: [Int]
+                switch prompt {
+                case .text(let text): tokens = serving.prompts.completionTokens(text)
+                case .tokens(let ids): tokens = ids
+                }
+                guard !tokens.isEmpty else { throw OpenAIError.invalidRequest("the prompt is empty", param: param) }
+                let generation = try body.options.generationRequest(
+                    promptTokens: tokens, adapter: resolved.adapter, topLogprobs: body.logprobs,
+                    contextLength: serving.contextLength, defaultMaxTokens: serving.defaultMaxTokens)
+                streams += try serving.generator.submit(generation, n: body.options.choiceCount, promptParam: param)
+                promptTokens += tokens.count
+            }
+            context.logger.info("completion", metadata: ["model": "\(resolved.id)", "prompt_tokens": "\(promptTokens)",
                                                          "n": "\(streams.count)", "stream": "\(body.options.isStreaming)",
                 "user": "\(body.options.user ?? "")"])
             let id = ResponseID.make("cmpl-")
             let created = Date().unixSeconds
             if body.options.isStreaming {
-                return stream(streams, id: id, created: created, model: resolved.id, includeUsage: body.options.includeUsage)
+                return stream(streams, id: id, created: created, model: resolved.id, promptTokens: promptTokens,
+                              includeUsage: body.options.includeUsage)
             }
-            return try await complete(streams, id: id, created: created, model: resolved.id, wantsLogprobs: body.logprobs != nil)
+            return try await complete(streams, id: id, created: created, model: resolved.id, promptTokens: promptTokens,
+                                      wantsLogprobs: body.logprobs != nil)
         }
     }
 
     private func complete(_ streams: [AsyncStream<GenerationEvent>], id: String, created: Int, model: String,
-                          wantsLogprobs: Bool) async throws -> Response {
+                          promptTokens: Int, wantsLogprobs: Bool) async throws -> Response {
         var choices = [CollectedChoice](repeating: .init(), count: streams.count)
         try await serving.generator.forEachEvent(of: streams, model: model) { index, event in choices[index].add(event) }
         return try .json(Completion(id: id, created: created, model: model, choices: choices.enumerated().map { index, choice in
             Completion.Choice(text: choice.text, index: index,
                               logprobs: wantsLogprobs ? Logprobs(choice.logprobs, startOffset: 0, prompts: serving.prompts) : nil,
                               finishReason: choice.finishReason?.rawValue)
-        }, usage: UsageDTO(choices.compactMap(\.usage))))
+        }, usage: UsageDTO(promptTokens: promptTokens, choices.compactMap(\.usage))))
     }
 
     private func stream(_ streams: [AsyncStream<GenerationEvent>], id: String, created: Int, model: String,
-                        includeUsage: Bool) -> Response {
+                        promptTokens: Int, includeUsage: Bool) -> Response {
         let serving = serving
         return Response(status: .ok, headers: SSEWriter.headers, body: .init { writer in
             var sse = SSEWriter(writer)
@@ -140,7 +158,7 @@ struct CompletionsController {
                 }
             }
             if includeUsage {
-                try await sse.send(Completion(id: id, created: created, model: model, choices: [], usage: UsageDTO(usages)))
+                try await sse.send(Completion(id: id, created: created, model: model, choices: [], usage: UsageDTO(promptTokens: promptTokens, usages)))
             }
             try await sse.finish()
         })

@@ -26,7 +26,7 @@ struct GenerationOptions: Decodable, Sendable {
         enum CodingKeys: String, CodingKey { case includeUsage = "include_usage" }
     }
 
-    /// `stop` and `prompt` accept a string or an array of strings.
+    /// `stop` accepts a string or an array of strings.
     enum OneOrMany: Decodable, Sendable {
         case one(String)
         case many([String])

@@ -9,7 +9,12 @@ struct UsageDTO: Encodable, Sendable {
 
     /// `n` choices share one prompt, which OpenAI counts once.
     init(_ usages: [Usage]) {
-        promptTokens = usages.first?.promptTokens ?? 0
+        self.init(promptTokens: usages.first?.promptTokens ?? 0, usages)
+    }
+
+    /// Several prompts (a completions request's list): their tokens, each counted once.
+    init(promptTokens: Int, _ usages: [Usage]) {
+        self.promptTokens = promptTokens
         completionTokens = usages.reduce(0) { $0 + $1.completionTokens }
         totalTokens = promptTokens + completionTokens
     }

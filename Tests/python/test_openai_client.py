@@ -77,6 +77,13 @@ def check_completions(client):
     r = client.completions.create(model=MODEL, prompt="The capital of France is", max_tokens=5, temperature=0)
     assert "Paris" in r.choices[0].text, r.choices[0].text
     assert r.id.startswith("cmpl-")
+    # A list of prompts, one of them as token ids: choice i answers prompt i.
+    listed = client.completions.create(model=MODEL, prompt=["Two plus two equals", "The capital of France is"],
+                                       max_tokens=5, temperature=0)
+    assert [c.index for c in listed.choices] == [0, 1]
+    assert listed.choices[1].text == r.choices[0].text, listed.choices[1].text
+    ids = client.completions.create(model=MODEL, prompt=[504, 3575, 282, 4649, 314], max_tokens=5, temperature=0)
+    assert ids.usage.prompt_tokens == 5 and ids.choices[0].text == r.choices[0].text, ids.choices[0].text
 
 
 def check_models(client):
