@@ -167,19 +167,20 @@ struct BenchCommand: AsyncParsableCommand {
         report(["name": "kernel_ratios", "runs": runs,
                 "rows_32_over_1": EngineBench.median(rounds.map { tokens(32) / $0[2].seconds / (tokens(1) / $0[0].seconds) })])
 
-        // The side paths of 32 decode rows, one adapter for all and one each (all seven
-        // projections, --adapter-rank), alternating, tokens/s of the side path alone.
+        // The side paths of 32 decode rows (all seven projections, --adapter-rank), tokens/s
+        // of the side path alone, the sets alternating: one adapter for all; two taking
+        // turns, so every row has its own weights but they stay in L3; one each, streamed
+        // from memory.
         let shape = bench.model.adapterShape
         let distinct = (0..<32).map { LoRAAdapter.random(shape: shape, rank: adapterRank, seed: UInt64($0)) }
         let sideRows = 32, sidePasses = 2
-        var sideSeconds: [[Double]] = [[], []]
+        let sets = [[distinct[0]], Array(distinct[0..<2]), distinct]
+        var sideSeconds: [[Double]] = sets.map { _ in [] }
         for round in 0...runs {
-            let seconds = [[distinct[0]], distinct].map {
-                bench.measureSidePath(rows: sideRows, adapters: $0, passes: sidePasses)
-            }
-            if round > 0 { for i in 0..<2 { sideSeconds[i].append(seconds[i]) } }
+            let seconds = sets.map { bench.measureSidePath(rows: sideRows, adapters: $0, passes: sidePasses) }
+            if round > 0 { for i in sets.indices { sideSeconds[i].append(seconds[i]) } }
         }
-        for (i, adapters) in [1, distinct.count].enumerated() {
+        for (i, adapters) in sets.map(\.count).enumerated() {
             report(["name": "kernels_side_path", "rows": sideRows, "adapters": adapters, "adapter_rank": adapterRank,
                     "runs": runs, "tokens_per_second": Double(sideRows * sidePasses) / EngineBench.median(sideSeconds[i])])
         }
