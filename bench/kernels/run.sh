@@ -3,7 +3,9 @@
 # (arithmetic), blocking.c (why the batched f32 product is register-blocked),
 # single_row.c (the exact single-stream product's ceiling), interleaved_row.c (that
 # ceiling with rows interleaved eight at a time) and interleaved_batch.c (the project's
-# interleaved batch kernels, activation rows in lanes or broadcast). Never in CI (timing).
+# interleaved batch kernels, activation rows in lanes or broadcast) and int8_batch.c (a
+# prototype of 8-bit decode activations against the exact f32 kernel; clang, as SwiftPM
+# compiles the project's C). Never in CI (timing).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cc -O3 -mavx2 -mfma -mf16c -ffp-contract=off -pthread -I Sources/CSIMD/include \
@@ -20,3 +22,6 @@ cc -O3 -mavx2 -mfma -mf16c -ffp-contract=off -pthread bench/kernels/interleaved_
 cc -O3 -mavx2 -mfma -mf16c -ffp-contract=off -I Sources/CSIMD/include -I Sources/CSIMD \
    bench/kernels/interleaved_batch.c Sources/CSIMD/interleaved.c -o /tmp/graft-interleaved-batch
 /tmp/graft-interleaved-batch
+clang -O3 -mavx2 -mfma -mf16c -ffp-contract=off -pthread -I Sources/CSIMD/include -I Sources/CSIMD \
+   bench/kernels/int8_batch.c Sources/CSIMD/interleaved.c -o /tmp/graft-int8-batch -lm
+/tmp/graft-int8-batch
