@@ -16,8 +16,8 @@ struct ModelOptions: ParsableArguments {
     var threads: Int?
 
     @Option(help: ArgumentHelp(
-        "Activations in decode rows' quantized products: f32 (exact) or int16 (per group of 32 with an f32 scale, on row-major weights: faster than row-major f32 for a single stream, slower than the default interleaved layout).",
-        valueName: "f32|int16"))
+        "Activations in decode rows' quantized products: f32 (exact), int16 (per group of 32 with an f32 scale, on row-major weights: faster than row-major f32 for a single stream, slower than the default interleaved layout) or int8 (per group of 32, for interleaved Q4_1 weights, as llama.cpp's: the fastest batches, least exact).",
+        valueName: "f32|int16|int8"))
     var activations: MatMul.ActivationPrecision = .f32
 
     @Option(help: ArgumentHelp(

@@ -79,6 +79,48 @@ import Kernels
             #expect(together == alone)
             // And asking for int16 activations changes nothing: interleaved weights have only the exact kernels
             #expect(product(interleaved, x, T: T, path: .rowwise(.int16)) == together)
+            // And with int8 activations (Q4_1 only; Q8_0 keeps f32) each row is its own too
+            var int8Alone: [Float] = []
+            for t in 0..<T {
+                int8Alone += product(interleaved, Array(x[(t * m.cols)..<((t + 1) * m.cols)]), T: 1, path: .rowwise(.int8))
+            }
+            #expect(product(interleaved, x, T: T, path: .rowwise(.int8)) == int8Alone)
+            #expect((int8Alone == together) == (type == .q8_0))
+        }
+    }
+
+    /// int8 activations: every tile size (1...8) and several tiles.
+    @Test(arguments: [1, 2, 3, 5, 7, 8, 9, 13, 32])
+    func int8ActivationsStayWithinTheirRoundingBound(T: Int) {
+        // Given an interleaved Q4_1 matrix and activation rows of mixed magnitudes
+        let m = Matrices(.q4_1, rows: 72, cols: 160, seed: 600 + UInt64(T))
+        let x = m.activations(rows: T, seed: 700 + UInt64(T)).enumerated().map { i, v in v * (i % 7 == 0 ? 40 : 1) }
+        m.withBoth { rowMajor, interleaved in
+            // When multiplied with activations rounded to int8 per group of 32
+            let got = product(interleaved, x, T: T, path: .rowwise(.int8))
+            let exact = product(rowMajor, x, T: T, path: .rowwise(.f32))
+            var w = [Float](repeating: 0, count: m.rows * m.cols)
+            MatMul.dequantizeRows(rowMajor, rows: 0..<m.rows, out: &w)
+            // Then each output is within the rounding bound of the exact product: an
+            // activation moves by at most half a step (its group's max / 127 / 2), so an
+            // output by at most Σ|w|·step/2; plus f32 summation noise
+            for t in 0..<T {
+                for r in 0..<m.rows {
+                    var bound = 0.0, magnitude = 0.0
+                    for g in 0..<(m.cols / 32) {
+                        let xs = (0..<32).map { Double(x[t * m.cols + g * 32 + $0]) }
+                        let step = xs.map(abs).max()! / 127
+                        for c in 0..<32 {
+                            bound += abs(Double(w[r * m.cols + g * 32 + c])) * step / 2
+                            magnitude += abs(Double(w[r * m.cols + g * 32 + c]) * xs[c])
+                        }
+                    }
+                    let difference = abs(Double(got[t * m.rows + r]) - Double(exact[t * m.rows + r]))
+                    #expect(difference <= bound * 1.001 + magnitude * 1e-6, "row \(t), output \(r)")
+                }
+            }
+            // And the rounding is real: int8 is not the exact product
+            #expect(got != exact)
         }
     }
 

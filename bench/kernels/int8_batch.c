@@ -2,8 +2,9 @@
 // kernel over the project's interleaved layout (Sources/CSIMD/include/interleaved.h)
 // with activations rounded to int8, one f32 scale per group of 32 (as llama.cpp's
 // Q8 activations), against the project's exact f32 kernel on the same matrix, 32
-// activation rows, 1 and 2 threads. Not used by the server: it measures whether such a
-// mode is worth building (issue 3's 32-streams goal). Run by run.sh.
+// activation rows, 1 and 2 threads: the kernel core of --activations int8
+// (Sources/CSIMD/interleaved_int8.c) alone, in cache, without its prefetching and
+// remainder tiles. Run by run.sh.
 //
 // Why int8 can beat int16 here when each instruction does as many products: with rows
 // in lanes, one 32-bit lane holds four columns of one weight row, so vpmaddubsw

@@ -2,7 +2,7 @@
 // out: (T, rows) with row stride outStride.
 //
 // Two paths, both exact f32 math on the dequantized weights (the rowwise one also has
-// an int16-activation variant, RowwiseInt16.swift):
+// int16- and int8-activation variants, RowwiseInt16.swift and InterleavedInt8.swift):
 // - rowwise (decode, RowwiseKernels.swift): one or a few rows decode the weight groups
 //   in registers straight from memory; a batch dequantizes small tiles of weight rows
 //   per thread and multiplies them in register blocks. Every output element is summed
@@ -16,7 +16,7 @@
 public enum MatMul {
     public enum Path: Sendable, Equatable {
         /// Weight groups decoded in registers; activations as f32, or quantized to
-        /// int16 per group of 32 (RowwiseInt16.swift) for quantized weights.
+        /// int16 or int8 per group of 32 for quantized weights.
         case rowwise(ActivationPrecision)
         case gemm
 
@@ -33,6 +33,10 @@ public enum MatMul {
         /// the group's largest value), integer products: very nearly exact, faster for
         /// single rows, slower than f32's register-blocked batches.
         case int16
+        /// int8 per group of 32 with an f32 scale (relative rounding at most 1/254 of the
+        /// group's largest value, as llama.cpp's), for interleaved Q4_1 weights
+        /// (InterleavedInt8.swift); other weights keep f32. The fastest batches.
+        case int8
     }
 
     /// Weight rows dequantized per gemm tile, per thread.
@@ -60,6 +64,10 @@ public enum MatMul {
         case .rowwise(.int16) where hasInt16Kernel(w):
             rowwiseInt16Forward(out: out, outStride: outStride, x: x, xStride: xStride, T: T, weight: w, scratch: scratch,
                                 prefetch: prefetch)
+            return
+        case .rowwise(.int8) where w.interleaved && w.type == .q4_1:
+            interleavedInt8Forward(out: out, outStride: outStride, x: x, xStride: xStride, T: T, weight: w,
+                                   scratch: scratch, prefetch: prefetch)
             return
         case .rowwise where w.interleaved:
             interleavedForward(out: out, outStride: outStride, x: x, xStride: xStride, T: T, weight: w, scratch: scratch,

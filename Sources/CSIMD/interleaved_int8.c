@@ -1,0 +1,127 @@
+// See include/interleaved_int8.h for the arithmetic. In C because Swift has no
+// spelling for vpmaddubsw. Compiled with -ffp-contract=off like the other kernels:
+// every multiply-add is an explicit fma.
+#include "interleaved_int8.h"
+#include "prefetch_cursor.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+enum { GROUP_BYTES = 160, MAX_TILE = 8 };
+
+long graft_int8_scratch_bytes(long T, long cols) { return T * (cols / 32) * 2 * 4 + T * cols; }
+
+typedef struct { const float *scales, *sums; const int8_t *values; } int8_rows_t;
+
+ALWAYS_INLINE int8_rows_t int8_rows(const void *scratch, long T, long cols) {
+    const float *scales = scratch;
+    return (int8_rows_t){scales, scales + T * (cols / 32), (const int8_t *)(scales + 2 * T * (cols / 32))};
+}
+
+void graft_int8_prepare(const float *x, long xStride, long T, long cols, void *scratch) {
+    const long groups = cols / 32;
+    float *scales = scratch, *sums = scales + T * groups;
+    int8_t *values = (int8_t *)(sums + T * groups);
+    const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+    for (long t = 0; t < T; t++)
+        for (long g = 0; g < groups; g++) {
+            const float *v = x + t * xStride + g * 32;
+            __m256 f[4], largest = _mm256_setzero_ps();
+            for (int i = 0; i < 4; i++) {
+                f[i] = _mm256_loadu_ps(v + 8 * i);
+                largest = _mm256_max_ps(largest, _mm256_and_ps(f[i], magnitude));
+            }
+            __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(largest), _mm256_extractf128_ps(largest, 1));
+            m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+            m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+            const float scale = _mm_cvtss_f32(m4) / 127, inverse = scale > 0 ? 1 / scale : 0;
+            // Rounded to nearest (even on ties), as lrintf; |q| ≤ 127 since |x| ≤ 127·scale.
+            __m256i q[4];
+            for (int i = 0; i < 4; i++) q[i] = _mm256_cvtps_epi32(_mm256_mul_ps(f[i], _mm256_set1_ps(inverse)));
+            const __m256i sum32 = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+            __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum32), _mm256_extracti128_si256(sum32, 1));
+            s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
+            s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
+            // Packing works within 128-bit lanes; the permute puts the 32 values back in order.
+            const __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+            _mm256_storeu_si256((__m256i *)(values + t * cols + g * 32),
+                                _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+            scales[t * groups + g] = scale;
+            sums[t * groups + g] = scale * (float)_mm_cvtsi128_si32(s4);
+        }
+}
+
+ALWAYS_INLINE __m256i broadcast4(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+ALWAYS_INLINE void prefetch_bytes(const uint8_t *p, long bytes) {
+    for (long line = 0; line < bytes; line += 64) _mm_prefetch((const char *)p + line, _MM_HINT_T0);
+}
+
+// Eight weight rows (one block) by `tile` activation rows: each chunk's nibbles are
+// unpacked once for the tile, each row's four activation bytes broadcast. `next`
+// (may be NULL): a block to prefetch group by group, so it arrives as this call ends.
+ALWAYS_INLINE void tile_dot(const uint8_t *block, long groups, long cols, int8_rows_t x, long t0, int tile,
+                            float *out, long outStride, const uint8_t *next, prefetch_t *pf) {
+    const __m256i ones = _mm256_set1_epi16(1), low = _mm256_set1_epi8(0x0F);
+    __m256 acc[MAX_TILE];
+    for (int r = 0; r < tile; r++) acc[r] = _mm256_setzero_ps();
+    for (long g = 0; g < groups; g++) {
+        const uint8_t *group = block + g * GROUP_BYTES;
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)group));
+        const __m256 m = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(group + 16)));
+        __m256i sums[MAX_TILE];
+        for (int r = 0; r < tile; r++) sums[r] = _mm256_setzero_si256();
+        for (int k = 0; k < 4; k++) {  // chunk k: columns 4k..<4k+4 (low nibbles) and 16+4k..<20+4k (high)
+            const __m256i chunk = _mm256_loadu_si256((const __m256i *)(group + 32 + 32 * k));
+            const __m256i lo = _mm256_and_si256(chunk, low), hi = _mm256_and_si256(_mm256_srli_epi16(chunk, 4), low);
+            for (int r = 0; r < tile; r++) {
+                const int8_t *a = x.values + (t0 + r) * cols + g * 32 + 4 * k;
+                sums[r] = _mm256_add_epi16(sums[r], _mm256_maddubs_epi16(lo, broadcast4(a)));
+                sums[r] = _mm256_add_epi16(sums[r], _mm256_maddubs_epi16(hi, broadcast4(a + 16)));
+            }
+        }
+        for (int r = 0; r < tile; r++) {
+            const long at = (t0 + r) * groups + g;
+            const __m256 dot = _mm256_cvtepi32_ps(_mm256_madd_epi16(sums[r], ones));
+            acc[r] = _mm256_fmadd_ps(dot, _mm256_mul_ps(d, _mm256_set1_ps(x.scales[at])), acc[r]);
+            acc[r] = _mm256_fmadd_ps(m, _mm256_set1_ps(x.sums[at]), acc[r]);
+        }
+        if (next) prefetch_bytes(next + g * GROUP_BYTES, GROUP_BYTES);
+        prefetch_advance(pf);
+    }
+    for (int r = 0; r < tile; r++) _mm256_storeu_ps(out + (t0 + r) * outStride, acc[r]);
+}
+
+void graft_int8_dot_q4_1(const uint8_t *interleaved, long blockLo, long blockHi, long cols, const void *scratch,
+                         long T, float *out, long outStride, const void *prefetch, long prefetchBytes) {
+    const long groups = cols / 32, blockBytes = groups * GROUP_BYTES;
+    const int8_rows_t x = int8_rows(scratch, T, cols);
+    const long tiles = (T + MAX_TILE - 1) / MAX_TILE;
+    prefetch_t pf = prefetch_spread(prefetch, prefetchBytes, (blockHi - blockLo) * tiles * groups);
+    // The first tile on a block asks for the next block (the first is asked for at once);
+    // the later tiles read this one from cache.
+    if (blockLo < blockHi) prefetch_bytes(interleaved + blockLo * blockBytes, blockBytes);
+    for (long b = blockLo; b < blockHi; b++) {
+        const uint8_t *w = interleaved + b * blockBytes, *next = b + 1 < blockHi ? w + blockBytes : NULL;
+        float *o = out + 8 * b;
+        long t = 0;
+        for (; t + MAX_TILE <= T; t += MAX_TILE, next = NULL)
+            tile_dot(w, groups, cols, x, t, MAX_TILE, o, outStride, next, &pf);
+        // The remainder, each size its own specialisation (the tile stays in registers).
+        switch (T - t) {
+        case 7: tile_dot(w, groups, cols, x, t, 7, o, outStride, next, &pf); break;
+        case 6: tile_dot(w, groups, cols, x, t, 6, o, outStride, next, &pf); break;
+        case 5: tile_dot(w, groups, cols, x, t, 5, o, outStride, next, &pf); break;
+        case 4: tile_dot(w, groups, cols, x, t, 4, o, outStride, next, &pf); break;
+        case 3: tile_dot(w, groups, cols, x, t, 3, o, outStride, next, &pf); break;
+        case 2: tile_dot(w, groups, cols, x, t, 2, o, outStride, next, &pf); break;
+        case 1: tile_dot(w, groups, cols, x, t, 1, o, outStride, next, &pf); break;
+        }
+    }
+}
