@@ -11,19 +11,25 @@
 
 enum { GROUP_BYTES = 160, MAX_TILE = 8 };
 
-long graft_int8_scratch_bytes(long T, long cols) { return T * (cols / 32) * 2 * 4 + T * cols; }
+// Rows in tiles of MAX_TILE, the last one padded: a tile's groups follow one another,
+// each holding its rows' values (32 bytes a row), scales and sums side by side, so a
+// kernel reaches every row of its tile at fixed offsets from one pointer.
+ALWAYS_INLINE long padded_rows(long T) { return (T + MAX_TILE - 1) / MAX_TILE * MAX_TILE; }
+
+long graft_int8_scratch_bytes(long T, long cols) { return padded_rows(T) * (cols / 32) * (2 * 4 + 32); }
 
 typedef struct { const float *scales, *sums; const int8_t *values; } int8_rows_t;
 
 ALWAYS_INLINE int8_rows_t int8_rows(const void *scratch, long T, long cols) {
+    const long n = padded_rows(T) * (cols / 32);
     const float *scales = scratch;
-    return (int8_rows_t){scales, scales + T * (cols / 32), (const int8_t *)(scales + 2 * T * (cols / 32))};
+    return (int8_rows_t){scales, scales + n, (const int8_t *)(scales + 2 * n)};
 }
 
 void graft_int8_prepare(const float *x, long xStride, long T, long cols, void *scratch) {
-    const long groups = cols / 32;
-    float *scales = scratch, *sums = scales + T * groups;
-    int8_t *values = (int8_t *)(sums + T * groups);
+    const long groups = cols / 32, n = padded_rows(T) * groups;
+    float *scales = scratch, *sums = scales + n;
+    int8_t *values = (int8_t *)(sums + n);
     const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
     for (long t = 0; t < T; t++)
         for (long g = 0; g < groups; g++) {
@@ -46,10 +52,11 @@ void graft_int8_prepare(const float *x, long xStride, long T, long cols, void *s
             s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
             // Packing works within 128-bit lanes; the permute puts the 32 values back in order.
             const __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
-            _mm256_storeu_si256((__m256i *)(values + t * cols + g * 32),
+            const long at = (t / MAX_TILE * groups + g) * MAX_TILE + t % MAX_TILE;
+            _mm256_storeu_si256((__m256i *)(values + 32 * at),
                                 _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
-            scales[t * groups + g] = scale;
-            sums[t * groups + g] = scale * (float)_mm_cvtsi128_si32(s4);
+            scales[at] = scale;
+            sums[at] = scale * (float)_mm_cvtsi128_si32(s4);
         }
 }
 
@@ -64,10 +71,11 @@ ALWAYS_INLINE void prefetch_bytes(const uint8_t *p, long bytes) {
 }
 
 // Eight weight rows (one block) by `tile` activation rows: each chunk's nibbles are
-// unpacked once for the tile, each row's four activation bytes broadcast. `next`
-// (may be NULL): a block to prefetch group by group, so it arrives as this call ends.
-ALWAYS_INLINE void tile_dot(const uint8_t *block, long groups, long cols, int8_rows_t x, long t0, int tile,
-                            float *out, long outStride, const uint8_t *next, prefetch_t *pf) {
+// unpacked once for the tile, each row's four activation bytes broadcast. No prefetch
+// inside the group loop: there it costs this kernel half its speed (registers).
+ALWAYS_INLINE void tile_dot(const uint8_t *block, long groups, int8_rows_t x, long t0, int tile,
+                            float *out, long outStride) {
+    const long first = t0 / MAX_TILE * groups * MAX_TILE;  // this tile's group 0, row 0
     const __m256i ones = _mm256_set1_epi16(1), low = _mm256_set1_epi8(0x0F);
     __m256 acc[MAX_TILE];
     for (int r = 0; r < tile; r++) acc[r] = _mm256_setzero_ps();
@@ -81,19 +89,17 @@ ALWAYS_INLINE void tile_dot(const uint8_t *block, long groups, long cols, int8_r
             const __m256i chunk = _mm256_loadu_si256((const __m256i *)(group + 32 + 32 * k));
             const __m256i lo = _mm256_and_si256(chunk, low), hi = _mm256_and_si256(_mm256_srli_epi16(chunk, 4), low);
             for (int r = 0; r < tile; r++) {
-                const int8_t *a = x.values + (t0 + r) * cols + g * 32 + 4 * k;
+                const int8_t *a = x.values + 32 * (first + g * MAX_TILE + r) + 4 * k;
                 sums[r] = _mm256_add_epi16(sums[r], _mm256_maddubs_epi16(lo, broadcast4(a)));
                 sums[r] = _mm256_add_epi16(sums[r], _mm256_maddubs_epi16(hi, broadcast4(a + 16)));
             }
         }
         for (int r = 0; r < tile; r++) {
-            const long at = (t0 + r) * groups + g;
+            const long at = first + g * MAX_TILE + r;
             const __m256 dot = _mm256_cvtepi32_ps(_mm256_madd_epi16(sums[r], ones));
             acc[r] = _mm256_fmadd_ps(dot, _mm256_mul_ps(d, _mm256_set1_ps(x.scales[at])), acc[r]);
             acc[r] = _mm256_fmadd_ps(m, _mm256_set1_ps(x.sums[at]), acc[r]);
         }
-        if (next) prefetch_bytes(next + g * GROUP_BYTES, GROUP_BYTES);
-        prefetch_advance(pf);
     }
     for (int r = 0; r < tile; r++) _mm256_storeu_ps(out + (t0 + r) * outStride, acc[r]);
 }
@@ -103,25 +109,29 @@ void graft_int8_dot_q4_1(const uint8_t *interleaved, long blockLo, long blockHi,
     const long groups = cols / 32, blockBytes = groups * GROUP_BYTES;
     const int8_rows_t x = int8_rows(scratch, T, cols);
     const long tiles = (T + MAX_TILE - 1) / MAX_TILE;
-    prefetch_t pf = prefetch_spread(prefetch, prefetchBytes, (blockHi - blockLo) * tiles * groups);
-    // The first tile on a block asks for the next block (the first is asked for at once);
-    // the later tiles read this one from cache.
+    prefetch_t pf = prefetch_spread(prefetch, prefetchBytes, (blockHi - blockLo) * tiles);
+    // Each block asks for the next one before its tiles run (the first is asked for at
+    // once), and each tile advances the caller's prefetch.
     if (blockLo < blockHi) prefetch_bytes(interleaved + blockLo * blockBytes, blockBytes);
     for (long b = blockLo; b < blockHi; b++) {
-        const uint8_t *w = interleaved + b * blockBytes, *next = b + 1 < blockHi ? w + blockBytes : NULL;
+        const uint8_t *w = interleaved + b * blockBytes;
+        if (b + 1 < blockHi) prefetch_bytes(w + blockBytes, blockBytes);
         float *o = out + 8 * b;
         long t = 0;
-        for (; t + MAX_TILE <= T; t += MAX_TILE, next = NULL)
-            tile_dot(w, groups, cols, x, t, MAX_TILE, o, outStride, next, &pf);
+        for (; t + MAX_TILE <= T; t += MAX_TILE) {
+            tile_dot(w, groups, x, t, MAX_TILE, o, outStride);
+            prefetch_advance(&pf);
+        }
         // The remainder, each size its own specialisation (the tile stays in registers).
         switch (T - t) {
-        case 7: tile_dot(w, groups, cols, x, t, 7, o, outStride, next, &pf); break;
-        case 6: tile_dot(w, groups, cols, x, t, 6, o, outStride, next, &pf); break;
-        case 5: tile_dot(w, groups, cols, x, t, 5, o, outStride, next, &pf); break;
-        case 4: tile_dot(w, groups, cols, x, t, 4, o, outStride, next, &pf); break;
-        case 3: tile_dot(w, groups, cols, x, t, 3, o, outStride, next, &pf); break;
-        case 2: tile_dot(w, groups, cols, x, t, 2, o, outStride, next, &pf); break;
-        case 1: tile_dot(w, groups, cols, x, t, 1, o, outStride, next, &pf); break;
+        case 7: tile_dot(w, groups, x, t, 7, o, outStride); break;
+        case 6: tile_dot(w, groups, x, t, 6, o, outStride); break;
+        case 5: tile_dot(w, groups, x, t, 5, o, outStride); break;
+        case 4: tile_dot(w, groups, x, t, 4, o, outStride); break;
+        case 3: tile_dot(w, groups, x, t, 3, o, outStride); break;
+        case 2: tile_dot(w, groups, x, t, 2, o, outStride); break;
+        case 1: tile_dot(w, groups, x, t, 1, o, outStride); break;
         }
+        if (T > t) prefetch_advance(&pf);
     }
 }

@@ -23,5 +23,5 @@ cc -O3 -mavx2 -mfma -mf16c -ffp-contract=off -I Sources/CSIMD/include -I Sources
    bench/kernels/interleaved_batch.c Sources/CSIMD/interleaved.c -o /tmp/graft-interleaved-batch
 /tmp/graft-interleaved-batch
 clang -O3 -mavx2 -mfma -mf16c -ffp-contract=off -pthread -I Sources/CSIMD/include -I Sources/CSIMD \
-   bench/kernels/int8_batch.c Sources/CSIMD/interleaved.c -o /tmp/graft-int8-batch -lm
+   bench/kernels/int8_batch.c Sources/CSIMD/interleaved.c Sources/CSIMD/interleaved_int8.c -o /tmp/graft-int8-batch -lm
 /tmp/graft-int8-batch

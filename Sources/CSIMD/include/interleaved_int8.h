@@ -21,8 +21,9 @@
 /// Bytes of scratch graft_int8_prepare fills for T rows of `cols` columns.
 long graft_int8_scratch_bytes(long T, long cols);
 
-/// T rows of x (row stride xStride, cols a multiple of 32) rounded into `scratch`:
-/// T×(cols/32) scales, T×(cols/32) sums S, then T×cols int8 values.
+/// T rows of x (row stride xStride, cols a multiple of 32) rounded into `scratch`: the
+/// scales, the sums S, then the int8 values, each ordered by tile of eight rows, group,
+/// then row (a partial last tile padded to eight rows).
 void graft_int8_prepare(const float *x, long xStride, long T, long cols, void *scratch);
 
 /// out[t·outStride + r] = Σ_c W[r, c]·x[t, c] for rows of blocks blockLo..<blockHi of an
