@@ -191,11 +191,6 @@ void graft_interleaved_decode_rows(int type, const uint8_t *interleaved, long co
     else decode_rows(Q8_0, interleaved, cols, rowLo, rowHi, out);
 }
 
-// Asks for `bytes` at p, a line at a time.
-ALWAYS_INLINE void prefetch_bytes(const uint8_t *p, long bytes) {
-    for (long line = 0; line < bytes; line += 64) _mm_prefetch((const char *)p + line, _MM_HINT_T0);
-}
-
 // RB row blocks (from `w`, a block's groups apart) by TB activation rows, all groups.
 // Per (block, row) two partial sums per group and one accumulator: RB·TB·3 registers
 // at most twelve partials, so every variant below stays in registers. Each group step

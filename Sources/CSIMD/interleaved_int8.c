@@ -66,10 +66,6 @@ ALWAYS_INLINE __m256i broadcast4(const int8_t *p) {
     return _mm256_set1_epi32(v);
 }
 
-ALWAYS_INLINE void prefetch_bytes(const uint8_t *p, long bytes) {
-    for (long line = 0; line < bytes; line += 64) _mm_prefetch((const char *)p + line, _MM_HINT_T0);
-}
-
 // Eight weight rows (one block) by `tile` activation rows: each chunk's nibbles are
 // unpacked once for the tile, each row's four activation bytes broadcast. No prefetch
 // inside the group loop: there it costs this kernel half its speed (registers).

@@ -4,6 +4,7 @@
 #define GRAFT_PREFETCH_CURSOR_H
 
 #include <immintrin.h>
+#include <stdint.h>
 
 typedef struct { const char *next, *end; long lines; } prefetch_t;
 
@@ -18,6 +19,11 @@ static inline prefetch_t prefetch_spread(const void *start, long bytes, long ste
     prefetch_t pf = prefetch_span(start, bytes);
     pf.lines = steps > 0 ? (lines + steps - 1) / steps : lines;
     return pf;
+}
+
+// Every line of `bytes` at p, at once.
+static inline __attribute__((always_inline)) void prefetch_bytes(const uint8_t *p, long bytes) {
+    for (long line = 0; line < bytes; line += 64) _mm_prefetch((const char *)p + line, _MM_HINT_T0);
 }
 
 static inline __attribute__((always_inline)) void prefetch_advance(prefetch_t *pf) {

@@ -28,7 +28,7 @@ void graft_int8_prepare(const float *x, long xStride, long T, long cols, void *s
 
 /// out[t·outStride + r] = Σ_c W[r, c]·x[t, c] for rows of blocks blockLo..<blockHi of an
 /// interleaved Q4_1 matrix and t < T, x prepared by graft_int8_prepare. Prefetches the
-/// prefetchBytes at `prefetch` (may be NULL), spread over the group steps.
+/// prefetchBytes at `prefetch` (may be NULL), spread over the tiles.
 void graft_int8_dot_q4_1(const uint8_t *interleaved, long blockLo, long blockHi, long cols, const void *scratch,
                          long T, float *out, long outStride, const void *prefetch, long prefetchBytes);
 
