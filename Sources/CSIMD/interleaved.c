@@ -7,6 +7,7 @@
 // takes the format as a constant after inlining (one specialisation per format, as in
 // dot_i16.c).
 #include "interleaved.h"
+#include "interleaved_layout.h"
 #include "prefetch_cursor.h"
 
 #include <immintrin.h>
@@ -14,13 +15,6 @@
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
-enum { Q4_1 = 3, Q8_0 = 8, CHUNK_BYTES = 32 };
-
-ALWAYS_INLINE long row_group_bytes(int type) { return type == Q4_1 ? 20 : 34; }
-ALWAYS_INLINE long group_bytes(int type) { return 8 * row_group_bytes(type); }
-// Bytes before the chunks: eight scales, and for Q4_1 eight offsets.
-ALWAYS_INLINE long header_bytes(int type) { return type == Q4_1 ? 32 : 16; }
-ALWAYS_INLINE int chunks(int type) { return type == Q4_1 ? 4 : 8; }
 ALWAYS_INLINE int values_per_chunk(int type) { return type == Q4_1 ? 8 : 4; }
 
 // Column (within its group) of value j of chunk k. Q4_1: byte 4k + j/2 of the row, its

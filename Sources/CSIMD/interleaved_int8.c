@@ -1,7 +1,9 @@
 // See include/interleaved_int8.h for the arithmetic. In C because Swift has no
 // spelling for vpmaddubsw. Compiled with -ffp-contract=off like the other kernels:
-// every multiply-add is an explicit fma.
+// every multiply-add is an explicit fma. Every function takes the format as a
+// constant after inlining.
 #include "interleaved_int8.h"
+#include "interleaved_layout.h"
 #include "prefetch_cursor.h"
 
 #include <immintrin.h>
@@ -9,7 +11,7 @@
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
-enum { GROUP_BYTES = 160, MAX_TILE = 8 };
+enum { MAX_TILE = 8 };
 
 // Rows in tiles of MAX_TILE, the last one padded: a tile's groups follow one another,
 // each holding its rows' values (32 bytes a row), scales and sums side by side, so a
@@ -66,48 +68,73 @@ ALWAYS_INLINE __m256i broadcast4(const int8_t *p) {
     return _mm256_set1_epi32(v);
 }
 
-// Eight weight rows (one block) by `tile` activation rows: each chunk's nibbles are
-// unpacked once for the tile, each row's four activation bytes broadcast. No prefetch
-// inside the group loop: there it costs this kernel half its speed (registers).
-ALWAYS_INLINE void tile_dot(const uint8_t *block, long groups, int8_rows_t x, long t0, int tile,
-                            float *out, long outStride) {
-    const long first = t0 / MAX_TILE * groups * MAX_TILE;  // this tile's group 0, row 0
-    const __m256i ones = _mm256_set1_epi16(1), low = _mm256_set1_epi8(0x0F);
-    __m256 acc[MAX_TILE];
-    for (int r = 0; r < tile; r++) acc[r] = _mm256_setzero_ps();
-    for (long g = 0; g < groups; g++) {
-        const uint8_t *group = block + g * GROUP_BYTES;
-        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)group));
-        const __m256 m = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(group + 16)));
-        __m256i sums[MAX_TILE];
-        for (int r = 0; r < tile; r++) sums[r] = _mm256_setzero_si256();
-        for (int k = 0; k < 4; k++) {  // chunk k: columns 4k..<4k+4 (low nibbles) and 16+4k..<20+4k (high)
-            const __m256i chunk = _mm256_loadu_si256((const __m256i *)(group + 32 + 32 * k));
-            const __m256i lo = _mm256_and_si256(chunk, low), hi = _mm256_and_si256(_mm256_srli_epi16(chunk, 4), low);
-            for (int r = 0; r < tile; r++) {
-                const int8_t *a = x.values + 32 * (first + g * MAX_TILE + r) + 4 * k;
-                sums[r] = _mm256_add_epi16(sums[r], _mm256_maddubs_epi16(lo, broadcast4(a)));
-                sums[r] = _mm256_add_epi16(sums[r], _mm256_maddubs_epi16(hi, broadcast4(a + 16)));
-            }
-        }
-        for (int r = 0; r < tile; r++) {
-            const long at = first + g * MAX_TILE + r;
-            const __m256 dot = _mm256_cvtepi32_ps(_mm256_madd_epi16(sums[r], ones));
-            acc[r] = _mm256_fmadd_ps(dot, _mm256_mul_ps(d, _mm256_set1_ps(x.scales[at])), acc[r]);
-            acc[r] = _mm256_fmadd_ps(m, _mm256_set1_ps(x.sums[at]), acc[r]);
+// A group's exact integer dot products of eight weight rows (lanes) with `rows`
+// activation rows, `a[r]` row r's 32 values.
+// Q4_1: each chunk's nibbles unpacked once, each row's four bytes broadcast; the
+// group's eight vpmaddubsw results add up in int16, one vpmaddwd widens them.
+ALWAYS_INLINE void group_sums_q4_1(const uint8_t *group, const int8_t *a, int rows, __m256i sums[MAX_TILE]) {
+    const __m256i low = _mm256_set1_epi8(0x0F);
+    for (int r = 0; r < rows; r++) sums[r] = _mm256_setzero_si256();
+    for (int k = 0; k < 4; k++) {  // chunk k: columns 4k..<4k+4 (low nibbles) and 16+4k..<20+4k (high)
+        const __m256i chunk = _mm256_loadu_si256((const __m256i *)(group + header_bytes(Q4_1) + CHUNK_BYTES * k));
+        const __m256i lo = _mm256_and_si256(chunk, low), hi = _mm256_and_si256(_mm256_srli_epi16(chunk, 4), low);
+        for (int r = 0; r < rows; r++) {
+            sums[r] = _mm256_add_epi16(sums[r], _mm256_maddubs_epi16(lo, broadcast4(a + 32 * r + 4 * k)));
+            sums[r] = _mm256_add_epi16(sums[r], _mm256_maddubs_epi16(hi, broadcast4(a + 32 * r + 16 + 4 * k)));
         }
     }
-    for (int r = 0; r < tile; r++) _mm256_storeu_ps(out + (t0 + r) * outStride, acc[r]);
+    for (int r = 0; r < rows; r++) sums[r] = _mm256_madd_epi16(sums[r], _mm256_set1_epi16(1));
 }
 
-void graft_int8_dot_q4_1(const uint8_t *interleaved, long blockLo, long blockHi, long cols, const void *scratch,
-                         long T, float *out, long outStride, const void *prefetch, long prefetchBytes) {
-    const long groups = cols / 32, blockBytes = groups * GROUP_BYTES;
+// Q8_0: vpmaddubsw takes one unsigned operand, so each chunk's weights enter as their
+// magnitudes and each activation takes its weight's sign (vpsignb; -128 becomes 128 as
+// unsigned). Pairs reach 2·128·127 = 32512, so every vpmaddubsw is widened at once.
+ALWAYS_INLINE void group_sums_q8_0(const uint8_t *group, const int8_t *a, int rows, __m256i sums[MAX_TILE]) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int r = 0; r < rows; r++) sums[r] = _mm256_setzero_si256();
+    for (int k = 0; k < 8; k++) {  // chunk k: columns 4k..<4k+4
+        const __m256i chunk = _mm256_loadu_si256((const __m256i *)(group + header_bytes(Q8_0) + CHUNK_BYTES * k));
+        const __m256i magnitude = _mm256_abs_epi8(chunk);
+        for (int r = 0; r < rows; r++) {
+            const __m256i signed_x = _mm256_sign_epi8(broadcast4(a + 32 * r + 4 * k), chunk);
+            sums[r] = _mm256_add_epi32(sums[r], _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, signed_x), ones));
+        }
+    }
+}
+
+// Eight weight rows (one block) by activation rows t0..<t0+rows of one tile.
+// No prefetch inside the group loop: there it costs the Q4_1 kernel half its speed
+// (registers).
+ALWAYS_INLINE void tile_dot(int type, const uint8_t *block, long groups, int8_rows_t x, long t0, int rows,
+                            float *out, long outStride) {
+    const long first = t0 / MAX_TILE * groups * MAX_TILE;  // this tile's group 0, row 0
+    __m256 acc[MAX_TILE];
+    for (int r = 0; r < rows; r++) acc[r] = _mm256_setzero_ps();
+    for (long g = 0; g < groups; g++) {
+        const uint8_t *group = block + g * group_bytes(type);
+        const long at = first + g * MAX_TILE;
+        __m256i sums[MAX_TILE];
+        if (type == Q4_1) group_sums_q4_1(group, x.values + 32 * at, rows, sums);
+        else group_sums_q8_0(group, x.values + 32 * at, rows, sums);
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)group));
+        for (int r = 0; r < rows; r++)
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums[r]), _mm256_mul_ps(d, _mm256_set1_ps(x.scales[at + r])), acc[r]);
+        if (type == Q4_1) {
+            const __m256 m = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(group + 16)));
+            for (int r = 0; r < rows; r++) acc[r] = _mm256_fmadd_ps(m, _mm256_set1_ps(x.sums[at + r]), acc[r]);
+        }
+    }
+    for (int r = 0; r < rows; r++) _mm256_storeu_ps(out + (t0 + r) * outStride, acc[r]);
+}
+
+ALWAYS_INLINE void dot(int type, const uint8_t *interleaved, long blockLo, long blockHi, long cols,
+                       const void *scratch, long T, float *out, long outStride, const void *prefetch,
+                       long prefetchBytes) {
+    const long groups = cols / 32, blockBytes = groups * group_bytes(type);
     const int8_rows_t x = int8_rows(scratch, T, cols);
-    const long tiles = (T + MAX_TILE - 1) / MAX_TILE;
-    prefetch_t pf = prefetch_spread(prefetch, prefetchBytes, (blockHi - blockLo) * tiles);
-    // Each block asks for the next one before its tiles run (the first is asked for at
-    // once), and each tile advances the caller's prefetch.
+    prefetch_t pf = prefetch_spread(prefetch, prefetchBytes, (blockHi - blockLo) * ((T + MAX_TILE - 1) / MAX_TILE));
+    // Each block asks for the next one before its rows run (the first is asked for at
+    // once), and each call advances the caller's prefetch.
     if (blockLo < blockHi) prefetch_bytes(interleaved + blockLo * blockBytes, blockBytes);
     for (long b = blockLo; b < blockHi; b++) {
         const uint8_t *w = interleaved + b * blockBytes;
@@ -115,19 +142,25 @@ void graft_int8_dot_q4_1(const uint8_t *interleaved, long blockLo, long blockHi,
         float *o = out + 8 * b;
         long t = 0;
         for (; t + MAX_TILE <= T; t += MAX_TILE) {
-            tile_dot(w, groups, x, t, MAX_TILE, o, outStride);
+            tile_dot(type, w, groups, x, t, MAX_TILE, o, outStride);
             prefetch_advance(&pf);
         }
-        // The remainder, each size its own specialisation (the tile stays in registers).
+        // The remainder, each size its own specialisation (the rows stay in registers).
         switch (T - t) {
-        case 7: tile_dot(w, groups, x, t, 7, o, outStride); break;
-        case 6: tile_dot(w, groups, x, t, 6, o, outStride); break;
-        case 5: tile_dot(w, groups, x, t, 5, o, outStride); break;
-        case 4: tile_dot(w, groups, x, t, 4, o, outStride); break;
-        case 3: tile_dot(w, groups, x, t, 3, o, outStride); break;
-        case 2: tile_dot(w, groups, x, t, 2, o, outStride); break;
-        case 1: tile_dot(w, groups, x, t, 1, o, outStride); break;
+        case 7: tile_dot(type, w, groups, x, t, 7, o, outStride); break;
+        case 6: tile_dot(type, w, groups, x, t, 6, o, outStride); break;
+        case 5: tile_dot(type, w, groups, x, t, 5, o, outStride); break;
+        case 4: tile_dot(type, w, groups, x, t, 4, o, outStride); break;
+        case 3: tile_dot(type, w, groups, x, t, 3, o, outStride); break;
+        case 2: tile_dot(type, w, groups, x, t, 2, o, outStride); break;
+        case 1: tile_dot(type, w, groups, x, t, 1, o, outStride); break;
         }
         if (T > t) prefetch_advance(&pf);
     }
+}
+
+void graft_int8_dot(int type, const uint8_t *interleaved, long blockLo, long blockHi, long cols, const void *scratch,
+                    long T, float *out, long outStride, const void *prefetch, long prefetchBytes) {
+    if (type == Q4_1) dot(Q4_1, interleaved, blockLo, blockHi, cols, scratch, T, out, outStride, prefetch, prefetchBytes);
+    else dot(Q8_0, interleaved, blockLo, blockHi, cols, scratch, T, out, outStride, prefetch, prefetchBytes);
 }

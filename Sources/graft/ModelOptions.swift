@@ -16,7 +16,7 @@ struct ModelOptions: ParsableArguments {
     var threads: Int?
 
     @Option(help: ArgumentHelp(
-        "Activations in decode rows' quantized products: f32 (exact), int16 (per group of 32 with an f32 scale, on row-major weights: faster than row-major f32 for a single stream, slower than the default interleaved layout) or int8 (per group of 32, for interleaved Q4_1 weights, as llama.cpp's: the fastest batches, least exact).",
+        "Activations in decode rows' quantized products: f32 (exact), int16 (per group of 32 with an f32 scale, on row-major weights: faster than row-major f32 for a single stream, slower than the default interleaved layout) or int8 (per group of 32, for interleaved Q4_1 and Q8_0 weights, as llama.cpp's: the fastest batches, least exact).",
         valueName: "f32|int16|int8"))
     var activations: MatMul.ActivationPrecision = .f32
 
@@ -34,6 +34,11 @@ struct ModelOptions: ParsableArguments {
 
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        // Its kernels read only the interleaved layout: with row-major weights every
+        // product would quietly stay f32.
+        if activations == .int8, weightLayout == .rowMajor {
+            throw ValidationError("--activations int8 needs --layout interleaved: its kernels read only that layout")
+        }
     }
 
     /// Sets the kernel thread count once, before any kernel runs.

@@ -13,8 +13,12 @@ import Kernels
 
         init(_ type: GGMLType, rows: Int, cols: Int, seed: UInt64) {
             var rng = TestRandom(seed: seed)
-            (self.type, self.rows, self.cols) = (type, rows, cols)
-            rowMajorBytes = encodeMatrix(rng.floats(rows * cols), rows: rows, cols: cols, type: type)
+            self.init(type, rowMajorBytes: encodeMatrix(rng.floats(rows * cols), rows: rows, cols: cols, type: type),
+                      rows: rows, cols: cols)
+        }
+
+        init(_ type: GGMLType, rowMajorBytes: [UInt8], rows: Int, cols: Int) {
+            (self.type, self.rows, self.cols, self.rowMajorBytes) = (type, rows, cols, rowMajorBytes)
             interleavedBytes = [UInt8](repeating: 0, count: rowMajorBytes.count)
             rowMajorBytes.withUnsafeBytes { src in
                 interleavedBytes.withUnsafeMutableBytes { dst in
@@ -79,21 +83,21 @@ import Kernels
             #expect(together == alone)
             // And asking for int16 activations changes nothing: interleaved weights have only the exact kernels
             #expect(product(interleaved, x, T: T, path: .rowwise(.int16)) == together)
-            // And with int8 activations (Q4_1 only; Q8_0 keeps f32) each row is its own too
+            // And with int8 activations, which round (so differ from f32), each row is its own too
             var int8Alone: [Float] = []
             for t in 0..<T {
                 int8Alone += product(interleaved, Array(x[(t * m.cols)..<((t + 1) * m.cols)]), T: 1, path: .rowwise(.int8))
             }
             #expect(product(interleaved, x, T: T, path: .rowwise(.int8)) == int8Alone)
-            #expect((int8Alone == together) == (type == .q8_0))
+            #expect(int8Alone != together)
         }
     }
 
     /// int8 activations: every tile size (1...8) and several tiles.
-    @Test(arguments: [1, 2, 3, 5, 7, 8, 9, 13, 32])
-    func int8ActivationsStayWithinTheirRoundingBound(T: Int) {
-        // Given an interleaved Q4_1 matrix and activation rows of mixed magnitudes
-        let m = Matrices(.q4_1, rows: 72, cols: 160, seed: 600 + UInt64(T))
+    @Test(arguments: types, [1, 2, 3, 5, 7, 8, 9, 13, 32])
+    func int8ActivationsStayWithinTheirRoundingBound(type: GGMLType, T: Int) {
+        // Given an interleaved matrix and activation rows of mixed magnitudes
+        let m = Matrices(type, rows: 72, cols: 160, seed: 600 + UInt64(T))
         let x = m.activations(rows: T, seed: 700 + UInt64(T)).enumerated().map { i, v in v * (i % 7 == 0 ? 40 : 1) }
         m.withBoth { rowMajor, interleaved in
             // When multiplied with activations rounded to int8 per group of 32
@@ -121,6 +125,44 @@ import Kernels
             }
             // And the rounding is real: int8 is not the exact product
             #expect(got != exact)
+        }
+    }
+
+    /// The integer sums at their extremes: every weight byte pattern (Q8_0's -128, Q4_1's
+    /// nibble 15) against activations ±127 and every value between, where int8 rounding
+    /// is exact, so any overflow or saturation in the kernel would show.
+    @Test(arguments: types, [3, 8, 16])
+    func int8ProductsAreExactWhenTheActivationsAreIntegers(type: GGMLType, T: Int) {
+        // Given raw random quantized values with small power-of-two scales (exact in f16)
+        let rows = 24, cols = 256, groupBytes = type == .q4_1 ? 20 : 34
+        var rng = TestRandom(seed: 41 + UInt64(T))
+        var bytes = (0..<(rows * cols / 32 * groupBytes)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        for g in 0..<(rows * cols / 32) {
+            let scale: UInt16 = 0x3400 + UInt16(g % 3) * 0x400  // 0.25, 0.5, 1
+            bytes[g * groupBytes] = UInt8(scale & 0xFF)
+            bytes[g * groupBytes + 1] = UInt8(scale >> 8)
+            if type == .q4_1 { (bytes[g * groupBytes + 2], bytes[g * groupBytes + 3]) = (0x00, 0xBC) }  // offset -1
+        }
+        // And integer activations in -127...127, each group reaching ±127 (scale 1: nothing rounds)
+        var x = (0..<(T * cols)).map { _ in Float(Int(rng.next() % 255) - 127) }
+        for i in stride(from: 0, to: x.count, by: 32) { x[i + Int(rng.next() % 32)] = rng.next() % 2 == 0 ? 127 : -127 }
+        let m = Matrices(type, rowMajorBytes: bytes, rows: rows, cols: cols)
+        m.withBoth { rowMajor, interleaved in
+            // When multiplied with int8 activations
+            let got = product(interleaved, x, T: T, path: .rowwise(.int8))
+            var w = [Float](repeating: 0, count: rows * cols)
+            MatMul.dequantizeRows(rowMajor, rows: 0..<rows, out: &w)
+            // Then each output is the exact product, to f32 rounding of its partial sums
+            for t in 0..<T {
+                for r in 0..<rows {
+                    var exact = 0.0, magnitude = 0.0
+                    for c in 0..<cols {
+                        exact += Double(w[r * cols + c]) * Double(x[t * cols + c])
+                        magnitude += abs(Double(w[r * cols + c]) * Double(x[t * cols + c]))
+                    }
+                    #expect(abs(Double(got[t * rows + r]) - exact) <= magnitude * 1e-6, "row \(t), output \(r)")
+                }
+            }
         }
     }
 

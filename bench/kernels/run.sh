@@ -4,7 +4,7 @@
 # single_row.c (the exact single-stream product's ceiling), interleaved_row.c (that
 # ceiling with rows interleaved eight at a time) and interleaved_batch.c (the project's
 # interleaved batch kernels, activation rows in lanes or broadcast) and int8_batch.c (the
-# --activations int8 kernel against the exact f32 kernel; clang, as SwiftPM
+# --activations int8 kernels, Q4_1 and Q8_0, against the exact f32 ones; clang, as SwiftPM
 # compiles the project's C). Never in CI (timing).
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -1,16 +1,20 @@
-// Interleaved Q4_1 weights (interleaved.h) times activations rounded to int8, one f32
-// scale per group of 32 (as llama.cpp's Q8 activations): the reduced-precision decode
-// path of `--activations int8` (interleaved_int8.c).
+// Interleaved Q4_1 and Q8_0 weights (interleaved.h) times activations rounded to int8,
+// one f32 scale per group of 32 (as llama.cpp's Q8 activations): the reduced-precision
+// decode path of `--activations int8` (interleaved_int8.c). `type` is the GGML type id:
+// 3 (Q4_1) or 8 (Q8_0).
 //
 // Each group of 32 activations is stored as int8 q with scale s = max|x| / 127 (x ≈ q·s;
 // rounding error at most s/2), and the group's S = s·Σq. In a chunk loaded as eight
-// int32 lanes, lane r holds four columns of row r, so vpmaddubsw (nibble ≤ 15 times
-// q, pairs summed: |·| ≤ 3810 per int16 lane) gives eight rows' products for four
-// columns, and a group's eight of them add up in int16 without overflow (≤ 30480); one
-// vpmaddwd widens them. The integer sum is exact. One order of f32 arithmetic for every
-// output element, whichever tile computes it:
+// int32 lanes, lane r holds four columns of row r, so one vpmaddubsw gives eight rows'
+// products for four columns, pairs summed in int16:
+// - Q4_1: nibble ≤ 15 times q, |·| ≤ 3810 per lane, so a group's eight of them add up
+//   in int16 without overflow (≤ 30480) and one vpmaddwd widens them;
+// - Q8_0: |weight| ≤ 128 times q carrying the weight's sign, |·| ≤ 32512, so each is
+//   widened by its own vpmaddwd.
+// The integer sum is exact. One order of f32 arithmetic for every output element,
+// whichever kernel computes it:
 //   per group:  acc = fma(float(Σ_group q_w·q), d·s, acc)
-//               acc = fma(m, S, acc)
+//               acc = fma(m, S, acc)                         (Q4_1)
 // Each activation row's arithmetic is its own, so a row's result is bit-identical
 // alone or in any batch.
 #ifndef GRAFT_INTERLEAVED_INT8_H
@@ -27,9 +31,9 @@ long graft_int8_scratch_bytes(long T, long cols);
 void graft_int8_prepare(const float *x, long xStride, long T, long cols, void *scratch);
 
 /// out[t·outStride + r] = Σ_c W[r, c]·x[t, c] for rows of blocks blockLo..<blockHi of an
-/// interleaved Q4_1 matrix and t < T, x prepared by graft_int8_prepare. Prefetches the
-/// prefetchBytes at `prefetch` (may be NULL), spread over the tiles.
-void graft_int8_dot_q4_1(const uint8_t *interleaved, long blockLo, long blockHi, long cols, const void *scratch,
-                         long T, float *out, long outStride, const void *prefetch, long prefetchBytes);
+/// interleaved matrix of `type` and t < T, x prepared by graft_int8_prepare. Prefetches
+/// the prefetchBytes at `prefetch` (may be NULL), spread over the kernel calls.
+void graft_int8_dot(int type, const uint8_t *interleaved, long blockLo, long blockHi, long cols, const void *scratch,
+                    long T, float *out, long outStride, const void *prefetch, long prefetchBytes);
 
 #endif

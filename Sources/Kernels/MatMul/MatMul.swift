@@ -34,7 +34,7 @@ public enum MatMul {
         /// single rows, slower than f32's register-blocked batches.
         case int16
         /// int8 per group of 32 with an f32 scale (relative rounding at most 1/254 of the
-        /// group's largest value, as llama.cpp's), for interleaved Q4_1 weights
+        /// group's largest value, as llama.cpp's), for interleaved Q4_1 and Q8_0 weights
         /// (InterleavedInt8.swift); other weights keep f32. The fastest batches.
         case int8
     }
@@ -65,7 +65,7 @@ public enum MatMul {
             rowwiseInt16Forward(out: out, outStride: outStride, x: x, xStride: xStride, T: T, weight: w, scratch: scratch,
                                 prefetch: prefetch)
             return
-        case .rowwise(.int8) where w.interleaved && w.type == .q4_1:
+        case .rowwise(.int8) where w.interleaved:
             interleavedInt8Forward(out: out, outStride: outStride, x: x, xStride: xStride, T: T, weight: w,
                                    scratch: scratch, prefetch: prefetch)
             return
