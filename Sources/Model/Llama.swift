@@ -197,6 +197,8 @@ public final class LlamaModel: @unchecked Sendable {
         axpy(y, 1, x, n)
     }
 
+    /// One layer's attention for every row of `batch`, from s.q into s.att (the keys
+    /// and values already in `kv`); public for the benchmark that times it alone.
     // att[row, head] = causal attention of each query head over its sequence's cache.
     // Work items are a sequence's query heads of one KV head (up to
     // attentionHeadsTogether of them, each key and value load serving all), spread over
@@ -206,7 +208,7 @@ public final class LlamaModel: @unchecked Sendable {
     // the KV head changes: a lone sequence's nine heads on two threads are 3 + 1 and
     // 2 + 3 heads, each thread reading two KV heads' keys and values instead of four or
     // five. A head's arithmetic is the same however heads are grouped.
-    private func attention(batch: ForwardBatch, layer kv: PagedKVLayer, _ s: RunState) {
+    public func attention(batch: ForwardBatch, layer kv: PagedKVLayer, _ s: RunState) {
         let c = config
         let groupSize = c.nHeads / c.nKVHeads
         let scale = 1 / Float(c.headDim).squareRoot()

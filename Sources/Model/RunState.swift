@@ -12,7 +12,7 @@ public final class RunState: @unchecked Sendable {
     let xb: UnsafeMutablePointer<Float>
     /// Output of a projection back to dim, (maxRows, dim).
     let xb2: UnsafeMutablePointer<Float>
-    let q: UnsafeMutablePointer<Float>     // (maxRows, qDim)
+    public let q: UnsafeMutablePointer<Float>     // (maxRows, qDim)
     let k: UnsafeMutablePointer<Float>     // (maxRows, kvDim)
     let v: UnsafeMutablePointer<Float>     // (maxRows, kvDim)
     let att: UnsafeMutablePointer<Float>   // (maxRows, qDim)

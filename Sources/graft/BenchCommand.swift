@@ -184,6 +184,19 @@ struct BenchCommand: AsyncParsableCommand {
             report(["name": "kernels_side_path", "rows": sideRows, "adapters": adapters, "adapter_rank": adapterRank,
                     "runs": runs, "tokens_per_second": Double(sideRows * sidePasses) / EngineBench.median(sideSeconds[i])])
         }
+
+        // Attention alone: 32 decode rows at 512 positions, their KV blocks scattered.
+        let attention = AttentionBench(model: bench.model, sequences: 32, context: 512)
+        let steps = 4
+        var attentionSeconds: [Double] = []
+        for round in 0...runs {
+            let seconds = attention.measure(steps: steps)
+            if round > 0 { attentionSeconds.append(seconds) }
+        }
+        let perStep = EngineBench.median(attentionSeconds) / Double(steps)
+        report(["name": "kernels_attention", "sequences": attention.sequences, "context": attention.context,
+                "runs": runs, "tokens_per_second": Double(attention.sequences) / perStep,
+                "kv_gb_per_second": Double(attention.bytesPerStep) / perStep / 1e9])
     }
 
     private func report(_ fields: [String: Any]) {
