@@ -44,7 +44,8 @@ public final class BatchEngine: InferenceEngine, @unchecked Sendable {
         var config = configuration
         config.maxContext = min(config.maxContext, model.config.contextLength)
         self.configuration = config
-        cache = KVCache(config: model.config, nBlocks: config.kvBlocks, blockSize: config.blockSize)
+        cache = KVCache(config: model.config, nBlocks: config.kvBlocks, blockSize: config.blockSize,
+                        precision: config.kvPrecision)
         state = RunState(config: model.config, maxRows: config.maxTokensPerStep,
                          maxLogitRows: config.maxRunningSequences, maxContext: config.maxContext,
                          maxAdapterRank: config.maxAdapterRank)

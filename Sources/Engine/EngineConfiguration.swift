@@ -1,3 +1,5 @@
+import Kernels
+
 /// Limits of the batched engine.
 public struct EngineConfiguration: Sendable {
     /// Sequences decoding at once.
@@ -13,9 +15,12 @@ public struct EngineConfiguration: Sendable {
     public var maxWaiting: Int
     /// Largest LoRA rank accepted.
     public var maxAdapterRank: Int
+    /// How the KV cache stores keys and values.
+    public var kvPrecision: KVPrecision
 
     public init(maxRunningSequences: Int = 32, maxTokensPerStep: Int = 512, maxContext: Int = 2048,
-                kvBlocks: Int? = nil, blockSize: Int = 16, maxWaiting: Int = 256, maxAdapterRank: Int = 64) {
+                kvBlocks: Int? = nil, blockSize: Int = 16, maxWaiting: Int = 256, maxAdapterRank: Int = 64,
+                kvPrecision: KVPrecision = .f32) {
         self.maxRunningSequences = maxRunningSequences
         self.maxTokensPerStep = maxTokensPerStep
         self.maxContext = maxContext
@@ -24,5 +29,6 @@ public struct EngineConfiguration: Sendable {
         self.kvBlocks = kvBlocks ?? max(maxContext / blockSize + 1, maxRunningSequences * maxContext / blockSize / 2)
         self.maxWaiting = maxWaiting
         self.maxAdapterRank = maxAdapterRank
+        self.kvPrecision = kvPrecision
     }
 }

@@ -3,32 +3,35 @@ import Kernels
 /// Key/value storage for every layer, in fixed-size blocks of `blockSize` positions,
 /// handed out by a free list. A sequence owns a `BlockTable` listing its blocks in
 /// position order; blocks are never shared, so a freed block can be reused at once.
+/// Keys and values are stored as `precision` (f32, or f16 for half the memory).
 public final class KVCache: @unchecked Sendable {
+    public let precision: KVPrecision
     public let nLayers: Int
     public let nBlocks: Int
     public let blockSize: Int
     public let nKVHeads: Int
     public let headDim: Int
-    private let keys: UnsafeMutablePointer<Float>
-    private let values: UnsafeMutablePointer<Float>
+    private let keys: UnsafeMutableRawPointer
+    private let values: UnsafeMutableRawPointer
     private let freeList: UnsafeMutablePointer<Int32>
     public private(set) var freeCount: Int
 
-    /// Floats per block per layer.
+    /// Elements per block per layer.
     private var blockStride: Int { nKVHeads * blockSize * headDim }
 
-    public init(config: LlamaConfig, nBlocks: Int, blockSize: Int = 16) {
+    public init(config: LlamaConfig, nBlocks: Int, blockSize: Int = 16, precision: KVPrecision = .f32) {
         precondition(nBlocks > 0 && blockSize > 0 && blockSize % 8 == 0, "KV blocks hold a positive multiple of 8 positions")
+        self.precision = precision
         nLayers = config.nLayers
         self.nBlocks = nBlocks
         self.blockSize = blockSize
         nKVHeads = config.nKVHeads
         headDim = config.headDim
-        let count = nLayers * nBlocks * config.nKVHeads * blockSize * config.headDim
-        keys = .allocate(capacity: count)
-        values = .allocate(capacity: count)
-        keys.initialize(repeating: 0, count: count)
-        values.initialize(repeating: 0, count: count)
+        let bytes = nLayers * nBlocks * config.nKVHeads * blockSize * config.headDim * precision.bytesPerElement
+        keys = .allocate(byteCount: bytes, alignment: 64)
+        values = .allocate(byteCount: bytes, alignment: 64)
+        keys.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+        values.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
         freeList = .allocate(capacity: nBlocks)
         // Pop from the end: hand out low block numbers first.
         for i in 0..<nBlocks { freeList[i] = Int32(nBlocks - 1 - i) }
@@ -39,13 +42,13 @@ public final class KVCache: @unchecked Sendable {
     public func blocksNeeded(positions: Int) -> Int { (positions + blockSize - 1) / blockSize }
 
     /// Bytes of K and V storage for one position, over all layers.
-    public static func bytesPerPosition(config: LlamaConfig) -> Int {
-        2 * config.nLayers * config.kvDim * MemoryLayout<Float>.size
+    public static func bytesPerPosition(config: LlamaConfig, precision: KVPrecision = .f32) -> Int {
+        2 * config.nLayers * config.kvDim * precision.bytesPerElement
     }
 
     public func layer(_ l: Int) -> PagedKVLayer {
-        let offset = l * nBlocks * blockStride
-        return PagedKVLayer(keys: keys + offset, values: values + offset,
+        let offset = l * nBlocks * blockStride * precision.bytesPerElement
+        return PagedKVLayer(keys: keys + offset, values: values + offset, precision: precision,
                             blockSize: blockSize, nKVHeads: nKVHeads, headDim: headDim)
     }
 

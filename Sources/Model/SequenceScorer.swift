@@ -1,4 +1,5 @@
 import Adapters
+import Kernels
 
 /// Runs whole token sequences through the model, each from position 0 in a KV cache of
 /// its own, and hands over the logits of every position: scoring a text against a
@@ -15,13 +16,13 @@ public final class SequenceScorer {
     private let state: RunState
     private let batch: ForwardBatch
 
-    public init(model: LlamaModel, maxTokens: Int, rowsPerPass: Int? = nil) {
+    public init(model: LlamaModel, maxTokens: Int, rowsPerPass: Int? = nil, kvPrecision: KVPrecision = .f32) {
         precondition(maxTokens > 0 && (rowsPerPass ?? 1) > 0)
         self.model = model
         self.maxTokens = maxTokens
         self.rowsPerPass = min(rowsPerPass ?? maxTokens, maxTokens)
         let c = model.config
-        cache = KVCache(config: c, nBlocks: (maxTokens + 15) / 16)
+        cache = KVCache(config: c, nBlocks: (maxTokens + 15) / 16, precision: kvPrecision)
         table = BlockTable(capacity: cache.nBlocks)
         state = RunState(config: c, maxRows: self.rowsPerPass, maxLogitRows: self.rowsPerPass, maxContext: maxTokens)
         batch = ForwardBatch(maxRows: self.rowsPerPass, maxSequences: 1)

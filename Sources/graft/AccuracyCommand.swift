@@ -45,7 +45,8 @@ struct AccuracyCommand: ParsableCommand {
         }
         let loaded = try LoadedModel(options: options)
         let longest = file.documents.map(\.ids.count).max() ?? 1
-        let scorer = SequenceScorer(model: loaded.model, maxTokens: longest, rowsPerPass: decode ? 1 : longest)
+        let scorer = SequenceScorer(model: loaded.model, maxTokens: longest, rowsPerPass: decode ? 1 : longest,
+                                    kvPrecision: loaded.kvPrecision)
 
         var positions = 0, agreements = 0, nearTieDisagreements = 0
         var disagreements: [[String: Any]] = []

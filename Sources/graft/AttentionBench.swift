@@ -15,11 +15,11 @@ final class AttentionBench {
     private let batch: ForwardBatch
     private let state: RunState
 
-    init(model: LlamaModel, sequences: Int, context: Int) {
+    init(model: LlamaModel, sequences: Int, context: Int, precision: KVPrecision) {
         (self.model, self.sequences, self.context) = (model, sequences, context)
         let c = model.config, blockSize = 16
         let blocksPerSequence = (context + blockSize - 1) / blockSize
-        let cache = KVCache(config: c, nBlocks: sequences * blocksPerSequence, blockSize: blockSize)
+        let cache = KVCache(config: c, nBlocks: sequences * blocksPerSequence, blockSize: blockSize, precision: precision)
         self.cache = cache
         var blocks = (0..<cache.nBlocks).map { _ in cache.allocateBlock()! }
         var generator = SystemRandomNumberGenerator()
@@ -27,11 +27,20 @@ final class AttentionBench {
         tables = .allocate(capacity: blocks.count)
         tables.initialize(from: blocks, count: blocks.count)
 
+        // Keys and values go in through the cache's own write, in its precision.
         var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
-        let floatsPerLayer = cache.nBlocks * c.nKVHeads * blockSize * c.headDim
+        let positions = cache.nBlocks * blockSize
+        let k = UnsafeMutablePointer<Float>.allocate(capacity: positions * c.kvDim)
+        let v = UnsafeMutablePointer<Float>.allocate(capacity: positions * c.kvDim)
+        let slots = UnsafeMutablePointer<Int32>.allocate(capacity: positions)
+        let identity = UnsafeMutablePointer<Int32>.allocate(capacity: cache.nBlocks)
+        defer { k.deallocate(); v.deallocate(); slots.deallocate(); identity.deallocate() }
+        for i in 0..<positions { slots[i] = Int32(i) }
+        for b in 0..<cache.nBlocks { identity[b] = Int32(b) }
         for l in 0..<c.nLayers {
-            Self.fill(cache.layer(l).keys, count: floatsPerLayer, seed: &seed)
-            Self.fill(cache.layer(l).values, count: floatsPerLayer, seed: &seed)
+            Self.fill(k, count: positions * c.kvDim, seed: &seed)
+            Self.fill(v, count: positions * c.kvDim, seed: &seed)
+            kvCacheWrite(layer: cache.layer(l), k: k, v: v, positions: slots, blockTable: identity, T: positions)
         }
         batch = ForwardBatch(maxRows: sequences, maxSequences: sequences)
         for i in 0..<sequences {
@@ -44,7 +53,9 @@ final class AttentionBench {
     deinit { tables.deallocate() }
 
     /// Bytes of keys and values one step reads.
-    var bytesPerStep: Int { sequences * context * KVCache.bytesPerPosition(config: model.config) }
+    var bytesPerStep: Int {
+        sequences * context * KVCache.bytesPerPosition(config: model.config, precision: cache.precision)
+    }
 
     /// Seconds for `steps` steps of attention over all layers.
     func measure(steps: Int) -> Double {

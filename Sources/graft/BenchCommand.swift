@@ -47,7 +47,7 @@ struct BenchCommand: AsyncParsableCommand {
         let threads = Parallel.threadCount
         let bench = EngineBench(loaded: loaded)
         if memory { return try await memoryTable(bench) }
-        if kernels { return kernelTable(KernelBench(model: model)) }
+        if kernels { return kernelTable(KernelBench(model: model), kvPrecision: loaded.kvPrecision) }
 
         // Prefill: one prompt in one forward pass, submit to finish.
         let prompt = bench.prompt(tokens: prefillTokens, variant: 0)
@@ -144,7 +144,7 @@ struct BenchCommand: AsyncParsableCommand {
     // Rounds go through every row count in turn (after one warm-up round), so drift in
     // the machine's load falls on all alike; each figure is the median over rounds.
     // Passes per measurement scale down with rows so each takes a similar time.
-    private func kernelTable(_ bench: KernelBench) {
+    private func kernelTable(_ bench: KernelBench, kvPrecision: KVPrecision) {
         let rowCounts = [1, 8, 32]
         func tokens(_ rows: Int) -> Double { Double(rows * max(1, 16 / rows)) }
         var rounds: [[KernelBench.Result]] = []
@@ -186,7 +186,7 @@ struct BenchCommand: AsyncParsableCommand {
         }
 
         // Attention alone: 32 decode rows at 512 positions, their KV blocks scattered.
-        let attention = AttentionBench(model: bench.model, sequences: 32, context: 512)
+        let attention = AttentionBench(model: bench.model, sequences: 32, context: 512, precision: kvPrecision)
         let steps = 4
         var attentionSeconds: [Double] = []
         for round in 0...runs {
@@ -195,6 +195,7 @@ struct BenchCommand: AsyncParsableCommand {
         }
         let perStep = EngineBench.median(attentionSeconds) / Double(steps)
         report(["name": "kernels_attention", "sequences": attention.sequences, "context": attention.context,
+                "kv_cache": kvPrecision.rawValue,
                 "runs": runs, "tokens_per_second": Double(attention.sequences) / perStep,
                 "kv_gb_per_second": Double(attention.bytesPerStep) / perStep / 1e9])
     }

@@ -34,7 +34,7 @@ struct EngineBench {
         let longest = streams.map(\.count).max()! + maxTokens
         let engine = BatchEngine(model: loaded.model, tokenizer: loaded.tokenizer, configuration: EngineConfiguration(
             maxRunningSequences: max(1, streams.count), maxTokensPerStep: max(maxTokensPerStep, streams.count),
-            maxContext: longest, kvBlocks: streams.count * (longest / 16 + 2)))
+            maxContext: longest, kvBlocks: streams.count * (longest / 16 + 2), kvPrecision: loaded.kvPrecision))
         defer { engine.shutdown() }
         let start = DispatchTime.now().uptimeNanoseconds
         // Per stream: when its first token came, and the times of all its tokens.

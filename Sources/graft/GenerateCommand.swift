@@ -60,7 +60,7 @@ struct GenerateCommand: AsyncParsableCommand {
         let lora = try adapter.map { try LoRAAdapter.loadPEFT(directory: $0, base: loaded.model.adapterShape) }
         let engine = BatchEngine(model: loaded.model, tokenizer: tokenizer, configuration: EngineConfiguration(
             maxRunningSequences: 1, maxContext: promptTokens.count + maxTokens,
-            maxAdapterRank: max(64, lora?.maxRank ?? 0)))
+            maxAdapterRank: max(64, lora?.maxRank ?? 0), kvPrecision: loaded.kvPrecision))
         defer { engine.shutdown() }
         let request = GenerationRequest(promptTokens: promptTokens, adapter: lora, sampling: sampling,
                                         maxTokens: maxTokens, stopSequences: stop)

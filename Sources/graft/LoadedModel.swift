@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 import Model
 import ModelFormats
 import Tokenization
@@ -8,6 +9,8 @@ struct LoadedModel {
     let model: LlamaModel
     let tokenizer: Tokenizer
     let chatTemplate: ChatTemplate
+    /// How engines serving this model store their KV cache.
+    let kvPrecision: KVPrecision
 
     init(options: ModelOptions) throws {
         options.configureThreads()
@@ -20,10 +23,11 @@ struct LoadedModel {
         model = try LlamaModel(gguf: gguf, decodeActivations: options.activations, layout: options.weightLayout)
         tokenizer = try Tokenizer(vocabulary: TokenizerVocabulary(gguf: gguf))
         chatTemplate = try gguf.metadata["tokenizer.chat_template"]?.string.map { try ChatTemplate(source: $0) } ?? .chatML
+        kvPrecision = options.kvCache
         let c = model.config
-        log(String(format: "loaded %@: %@, %d layers, dim %d, vocab %d, %@ decode activations, %@ weights, in %.2f s",
+        log(String(format: "loaded %@: %@, %d layers, dim %d, vocab %d, %@ decode activations, %@ weights, %@ KV cache, in %.2f s",
                    (path as NSString).lastPathComponent, c.architecture, c.nLayers, c.dim, c.vocabSize,
-                   options.activations.rawValue, options.weightLayout.rawValue,
+                   options.activations.rawValue, options.weightLayout.rawValue, kvPrecision.rawValue,
                    Date().timeIntervalSince(started)))
     }
 

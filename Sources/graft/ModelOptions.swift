@@ -4,6 +4,7 @@ import Kernels
 
 extension MatMul.ActivationPrecision: ExpressibleByArgument {}
 extension WeightLayout: ExpressibleByArgument {}
+extension KVPrecision: ExpressibleByArgument {}
 
 /// Options every model-loading command shares.
 struct ModelOptions: ParsableArguments {
@@ -24,6 +25,11 @@ struct ModelOptions: ParsableArguments {
         "How Q4_1 and Q8_0 weights are held for decode: interleaved (re-laid eight rows at a time at load; the faster) or row-major (as stored). Both exact. Default: interleaved, or row-major with --activations int16, whose kernels read row-major weights.",
         valueName: "interleaved|row-major"))
     var layout: WeightLayout?
+
+    @Option(name: .customLong("kv-cache"), help: ArgumentHelp(
+        "How the KV cache stores keys and values: f32 (exact) or f16 (half the memory, so twice the positions in the same blocks, and half the bytes attention reads; each key and value rounded once, as llama.cpp's default cache).",
+        valueName: "f32|f16"))
+    var kvCache: KVPrecision = .f32
 
     /// The layout asked for, else the default for the chosen activations.
     var weightLayout: WeightLayout { layout ?? .defaultLayout(for: activations) }

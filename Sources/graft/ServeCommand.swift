@@ -60,7 +60,8 @@ struct ServeCommand: AsyncParsableCommand {
         let adapters = try AdapterStore(dataDirectory: data, shape: loaded.model.adapterShape,
                                         cacheBytes: adapterCacheMB << 20)
         let engine = BatchEngine(model: loaded.model, tokenizer: loaded.tokenizer, configuration: EngineConfiguration(
-            maxRunningSequences: maxRunning, maxContext: maxContext, maxAdapterRank: maxAdapterRank))
+            maxRunningSequences: maxRunning, maxContext: maxContext, maxAdapterRank: maxAdapterRank,
+            kvPrecision: loaded.kvPrecision))
         var logger = Logger(label: "graft")
         logger.logLevel = environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         let configuration = ServerConfiguration(

@@ -94,4 +94,47 @@ import Kernels
         // Then every head's result is bit-identical
         #expect(together == alone)
     }
+
+    /// An f16 cache rounds each key and value once, as it is written (to nearest, ties
+    /// to even), and attends in f32 over what it holds: exactly an f32 cache's attention
+    /// over the same keys and values rounded to Float16 first.
+    @Test(arguments: [16, 40, 64], [1, 3])
+    func f16CacheEqualsF32AttentionOverRoundedKeysAndValues(headDim: Int, heads: Int) {
+        // Given keys and values for 37 positions, some tiny (f16 subnormals) and some
+        // exactly halfway between two halves
+        var rng = TestRandom(seed: 29 + UInt64(headDim * heads))
+        let nKVHeads = 2, blockSize = 8, nBlocks = 6, length = 37
+        let cacheCount = nBlocks * nKVHeads * blockSize * headDim
+        var k = rng.floats(length * nKVHeads * headDim, scale: 8), v = rng.floats(length * nKVHeads * headDim)
+        for i in stride(from: 0, to: k.count, by: 7) { k[i] *= 1e-5 }
+        for i in stride(from: 3, to: v.count, by: 11) { v[i] = 1 + 1.5 / 1024 }  // halfway: rounds to even
+        let roundedK = k.map { Float(Float16($0)) }, roundedV = v.map { Float(Float16($0)) }
+        var table: [Int32] = [4, 1, 5, 0, 2]
+        var positions = (0..<length).map { Int32($0) }
+        let nq = 5, startPos = length - nq, width = heads * headDim
+        let q = rng.floats(nq * width, scale: 2)
+        var scores = [Float](repeating: 0, count: heads * length)
+        let scale = 1 / Float(headDim).squareRoot()
+        func attend(_ precision: KVPrecision, _ k: [Float], _ v: [Float]) -> [Float] {
+            var out = [Float](repeating: .nan, count: nq * width)
+            let bytes = cacheCount * precision.bytesPerElement
+            let keys = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+            let values = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+            defer { keys.deallocate(); values.deallocate() }
+            keys.initializeMemory(as: UInt8.self, repeating: 0xFF, count: bytes)  // NaN wherever unwritten
+            values.initializeMemory(as: UInt8.self, repeating: 0xFF, count: bytes)
+            let layer = PagedKVLayer(keys: keys, values: values, precision: precision,
+                                     blockSize: blockSize, nKVHeads: nKVHeads, headDim: headDim)
+            kvCacheWrite(layer: layer, k: k, v: v, positions: &positions, blockTable: &table, T: length)
+            attentionForward(out: &out, outStride: width, q: q, qStride: width, heads: heads, layer: layer,
+                             kvHead: 1, blockTable: &table, startPos: startPos, nq: nq, scale: scale,
+                             scores: &scores, scoreStride: length)
+            return out
+        }
+        // When an f16 cache attends over them, and an f32 cache over them rounded first
+        let f16 = attend(.f16, k, v), f32 = attend(.f32, roundedK, roundedV)
+        // Then the results are bit-identical, and differ from exact f32 attention
+        #expect(f16.map(\.bitPattern) == f32.map(\.bitPattern))
+        #expect(f16 != attend(.f32, k, v))
+    }
 }

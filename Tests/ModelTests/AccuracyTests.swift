@@ -14,11 +14,12 @@ import Testing
 
     /// rowsPerPass nil runs each document as one prompt.
     func agreement(rowsPerPass: Int?, documents: [[String: Any]],
-                   variant: DecodeVariant = .interleaved) throws -> Agreement {
+                   variant: DecodeVariant = .interleaved, kvPrecision: KVPrecision = .f32) throws -> Agreement {
         let shared = try SharedModel.get()
         var result = Agreement()
         let longest = documents.map { ($0["ids"] as! [Int]).count }.max()!
-        let scorer = SequenceScorer(model: shared.model(variant), maxTokens: longest, rowsPerPass: rowsPerPass)
+        let scorer = SequenceScorer(model: shared.model(variant), maxTokens: longest, rowsPerPass: rowsPerPass,
+                                    kvPrecision: kvPrecision)
         for document in documents {
             let ids = document["ids"] as! [Int]
             let reference = document["top1"] as! [Int]
@@ -40,6 +41,15 @@ import Testing
         let result = try agreement(rowsPerPass: nil, documents: documents)
         // Then at least 99.5% of the 3,110 positions have the reference's top-1
         #expect(result.positions >= 2000)
+        #expect(result.fraction >= 0.995, "agreement \(result.agreements)/\(result.positions)")
+    }
+
+    @Test func f16CacheAgreesWithFp32OnTheCorpus() throws {
+        // Given the corpus and its fp32 top-1 ids at every position
+        let documents = try documents()
+        // When each document runs as one prompt over an f16 KV cache
+        let result = try agreement(rowsPerPass: nil, documents: documents, kvPrecision: .f16)
+        // Then rounding keys and values to f16 keeps the exact cache's bar: 99.5%
         #expect(result.fraction >= 0.995, "agreement \(result.agreements)/\(result.positions)")
     }
 

@@ -56,8 +56,9 @@ import Tokenization
         return shared.tokenizer.encode(text)
     }
 
-    @Test(arguments: DecodeVariant.allCases)
-    func batchOf32WithDistinctAdaptersEqualsEachAlone(variant: DecodeVariant) async throws {
+    /// Each decode variant with the exact f32 KV cache, and the default one with f16.
+    @Test(arguments: zip(DecodeVariant.allCases + [.interleaved], [KVPrecision](repeating: .f32, count: 3) + [.f16]))
+    func batchOf32WithDistinctAdaptersEqualsEachAlone(variant: DecodeVariant, kvPrecision: KVPrecision) async throws {
         // Given 32 requests: different prompts and lengths, 31 distinct random adapters and one without
         let shared = try SharedModel.get()
         let adapters = (0..<31).map { LoRAAdapter.random(shape: shared.model.adapterShape, rank: 4 + $0 % 3 * 4, seed: UInt64($0)) }
@@ -66,7 +67,8 @@ import Tokenization
                               adapter: i == 0 ? nil : adapters[i - 1], maxTokens: 10)
         }
         let engine = BatchEngine(model: shared.model(variant), tokenizer: shared.tokenizer,
-                                 configuration: EngineConfiguration(maxRunningSequences: 32, maxTokensPerStep: 256, maxContext: 256))
+                                 configuration: EngineConfiguration(maxRunningSequences: 32, maxTokensPerStep: 256, maxContext: 256,
+                                                                    kvPrecision: kvPrecision))
         defer { engine.shutdown() }
         // When they run together
         let together = try await withThrowingTaskGroup(of: (Int, Outcome).self) { group in

@@ -68,6 +68,19 @@ static inline __attribute__((always_inline)) graft_f32x8 graft_load_f16x8(const 
     return __builtin_convertvector(v, graft_f32x8);
 }
 
+typedef unsigned short graft_u16x8 __attribute__((ext_vector_type(8)));
+
+// Eight floats rounded to IEEE halves (nearest, ties to even; out of range to
+// infinity), as bits: one vcvtps2ph with F16C, for the f16 KV cache's writes. Swift's
+// own Float16(x) is a library call per value.
+static inline __attribute__((always_inline)) graft_u16x8 graft_f16x8_bits(graft_f32x8 v) {
+    typedef _Float16 graft_f16x8 __attribute__((ext_vector_type(8)));
+    graft_f16x8 h = __builtin_convertvector(v, graft_f16x8);
+    graft_u16x8 bits;
+    __builtin_memcpy(&bits, &h, sizeof bits);
+    return bits;
+}
+
 // Two IEEE halves at p (a Q4_1 group's scale and offset) as [a, b, a, b, ...] floats:
 // one 32-bit broadcast load and one vcvtph2ps, where two scalar half loads took an
 // insert, a conversion and a broadcast each. graft_even_lanes and graft_odd_lanes then

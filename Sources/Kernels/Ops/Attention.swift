@@ -6,26 +6,30 @@
 // up in the lanes of one register with no horizontal sums. A value tile is
 // (blockSize, headDim), rows in position order, as the weighted sum reads them.
 // A sequence's block table maps logical block i (positions i·blockSize ..<
-// (i+1)·blockSize) to a physical block.
+// (i+1)·blockSize) to a physical block. Elements are f32 or f16 (KVPrecision); the
+// kernels below are generic over the element and widen every load to f32, so an f16
+// cache gives exactly the f32 arithmetic over keys and values rounded to f16.
 
 public struct PagedKVLayer {
-    public let keys: UnsafeMutablePointer<Float>
-    public let values: UnsafeMutablePointer<Float>
+    public let keys: UnsafeMutableRawPointer
+    public let values: UnsafeMutableRawPointer
+    public let precision: KVPrecision
     public let blockSize: Int
     public let nKVHeads: Int
     public let headDim: Int
 
-    public init(keys: UnsafeMutablePointer<Float>, values: UnsafeMutablePointer<Float>,
+    public init(keys: UnsafeMutableRawPointer, values: UnsafeMutableRawPointer, precision: KVPrecision = .f32,
                 blockSize: Int, nKVHeads: Int, headDim: Int) {
         precondition(blockSize % 8 == 0 && headDim % 8 == 0, "KV blocks and heads come in multiples of 8")
         self.keys = keys
         self.values = values
+        self.precision = precision
         self.blockSize = blockSize
         self.nKVHeads = nKVHeads
         self.headDim = headDim
     }
 
-    /// Offset (in floats) of the tile of physical block `block`, KV head `h`.
+    /// Offset (in elements) of the tile of physical block `block`, KV head `h`.
     @inlinable @inline(__always)
     public func tileOffset(block: Int32, head h: Int) -> Int {
         (Int(block) * nKVHeads + h) * blockSize * headDim
@@ -37,16 +41,29 @@ public struct PagedKVLayer {
 @inlinable
 public func kvCacheWrite(layer: PagedKVLayer, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                          positions: UnsafePointer<Int32>, blockTable: UnsafePointer<Int32>, T: Int) {
+    switch layer.precision {
+    case .f32: kvCacheWrite(KVFloat32.self, layer: layer, k: k, v: v, positions: positions, blockTable: blockTable, T: T)
+    case .f16: kvCacheWrite(KVFloat16.self, layer: layer, k: k, v: v, positions: positions, blockTable: blockTable, T: T)
+    }
+}
+
+@inlinable
+func kvCacheWrite<E: KVElement>(_: E.Type, layer: PagedKVLayer, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+                                positions: UnsafePointer<Int32>, blockTable: UnsafePointer<Int32>, T: Int) {
     let hd = layer.headDim, bs = layer.blockSize
     for t in 0..<T {
         let pos = Int(positions[t])
         let block = blockTable[pos / bs], slot = pos % bs
         for h in 0..<layer.nKVHeads {
             let tile = layer.tileOffset(block: block, head: h)
-            let src = (t * layer.nKVHeads + h) * hd
-            let keyColumn = layer.keys + tile + slot
-            for d in 0..<hd { keyColumn[d * bs] = k[src + d] }
-            (layer.values + tile + slot * hd).update(from: v + src, count: hd)
+            let src = UnsafeRawPointer(k + (t * layer.nKVHeads + h) * hd)
+            let value = UnsafeRawPointer(v + (t * layer.nKVHeads + h) * hd)
+            let keyColumn = layer.keys + (tile + slot) * E.bytes
+            let valueRow = layer.values + (tile + slot * hd) * E.bytes
+            for d in stride(from: 0, to: hd, by: 8) {
+                E.scatter8(KVFloat32.load8(src + 4 * d), keyColumn + d * bs * E.bytes, stride: bs * E.bytes)
+                E.store8(KVFloat32.load8(value + 4 * d), valueRow + d * E.bytes)
+            }
         }
     }
 }
@@ -72,20 +89,36 @@ public func attentionForward(out: UnsafeMutablePointer<Float>, outStride: Int,
                              scores: UnsafeMutablePointer<Float>, scoreStride: Int = 0) {
     precondition((1...attentionHeadsTogether).contains(heads), "attention takes 1 to \(attentionHeadsTogether) heads at once")
     precondition(heads == 1 || scoreStride >= startPos + nq, "score rows overlap")
+    switch layer.precision {
+    case .f32: attentionForward(KVFloat32.self, out: out, outStride: outStride, q: q, qStride: qStride, heads: heads,
+                                layer: layer, kvHead: kvHead, blockTable: blockTable, startPos: startPos, nq: nq,
+                                scale: scale, scores: scores, scoreStride: scoreStride)
+    case .f16: attentionForward(KVFloat16.self, out: out, outStride: outStride, q: q, qStride: qStride, heads: heads,
+                                layer: layer, kvHead: kvHead, blockTable: blockTable, startPos: startPos, nq: nq,
+                                scale: scale, scores: scores, scoreStride: scoreStride)
+    }
+}
+
+@inlinable
+func attentionForward<E: KVElement>(_: E.Type, out: UnsafeMutablePointer<Float>, outStride: Int,
+                                    q: UnsafePointer<Float>, qStride: Int, heads: Int,
+                                    layer: PagedKVLayer, kvHead: Int, blockTable: UnsafePointer<Int32>,
+                                    startPos: Int, nq: Int, scale: Float,
+                                    scores: UnsafeMutablePointer<Float>, scoreStride: Int) {
     let bs = layer.blockSize
     for i in 0..<nq {
         let qi = q + i * qStride
         let length = startPos + i + 1
         var first = 0, b = 0
         while first < length {
-            let tile = layer.keys + layer.tileOffset(block: blockTable[b], head: kvHead)
+            let tile = UnsafeRawPointer(layer.keys + layer.tileOffset(block: blockTable[b], head: kvHead) * E.bytes)
             let count = min(bs, length - first)
             switch heads {
-            case 1: attentionScores(heads: 1, out: scores + first, scoreStride: scoreStride, q: qi, keyTile: tile,
+            case 1: attentionScores(E.self, heads: 1, out: scores + first, scoreStride: scoreStride, q: qi, keyTile: tile,
                                     layer: layer, count: count, scale: scale)
-            case 2: attentionScores(heads: 2, out: scores + first, scoreStride: scoreStride, q: qi, keyTile: tile,
+            case 2: attentionScores(E.self, heads: 2, out: scores + first, scoreStride: scoreStride, q: qi, keyTile: tile,
                                     layer: layer, count: count, scale: scale)
-            default: attentionScores(heads: 3, out: scores + first, scoreStride: scoreStride, q: qi, keyTile: tile,
+            default: attentionScores(E.self, heads: 3, out: scores + first, scoreStride: scoreStride, q: qi, keyTile: tile,
                                      layer: layer, count: count, scale: scale)
             }
             first += bs
@@ -93,11 +126,11 @@ public func attentionForward(out: UnsafeMutablePointer<Float>, outStride: Int,
         }
         for j in 0..<heads { softmaxForward(x: scores + j * scoreStride, n: length) }
         switch heads {
-        case 1: attentionValues(out: out + i * outStride, weights: scores, length: length,
+        case 1: attentionValues(E.self, out: out + i * outStride, weights: scores, length: length,
                                 layer: layer, kvHead: kvHead, blockTable: blockTable)
-        case 2: attentionValues(heads: 2, out: out + i * outStride, weights: scores, weightStride: scoreStride,
+        case 2: attentionValues(E.self, heads: 2, out: out + i * outStride, weights: scores, weightStride: scoreStride,
                                 length: length, layer: layer, kvHead: kvHead, blockTable: blockTable)
-        default: attentionValues(heads: 3, out: out + i * outStride, weights: scores, weightStride: scoreStride,
+        default: attentionValues(E.self, heads: 3, out: out + i * outStride, weights: scores, weightStride: scoreStride,
                                  length: length, layer: layer, kvHead: kvHead, blockTable: blockTable)
         }
     }
@@ -110,22 +143,21 @@ public func attentionForward(out: UnsafeMutablePointer<Float>, outStride: Int,
 // (d mod 4), combined as (p0 + p1) + (p2 + p3): enough independent chains to keep the
 // FMA units busy with one head, and the same order with any number.
 @inlinable @inline(__always)
-func attentionScores(heads: Int, out: UnsafeMutablePointer<Float>, scoreStride: Int, q: UnsafePointer<Float>,
-                     keyTile: UnsafePointer<Float>, layer: PagedKVLayer, count: Int, scale: Float) {
-    let bs = layer.blockSize, hd = layer.headDim
+func attentionScores<E: KVElement>(_: E.Type, heads: Int, out: UnsafeMutablePointer<Float>, scoreStride: Int,
+                                   q: UnsafePointer<Float>, keyTile: UnsafeRawPointer, layer: PagedKVLayer,
+                                   count: Int, scale: Float) {
+    let bs = layer.blockSize, hd = layer.headDim, dimBytes = bs * E.bytes
     let q0 = q, q1 = q + hd, q2 = q + 2 * hd
     var s = 0
     while s < count {
         var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
         var b0 = SIMD8<Float>(), b1 = SIMD8<Float>(), b2 = SIMD8<Float>(), b3 = SIMD8<Float>()
         var c0 = SIMD8<Float>(), c1 = SIMD8<Float>(), c2 = SIMD8<Float>(), c3 = SIMD8<Float>()
-        let column = UnsafeRawPointer(keyTile + s)
+        let column = keyTile + s * E.bytes
         var d = 0
         while d < hd {
-            let k0 = column.loadUnaligned(fromByteOffset: d * bs * 4, as: SIMD8<Float>.self)
-            let k1 = column.loadUnaligned(fromByteOffset: (d + 1) * bs * 4, as: SIMD8<Float>.self)
-            let k2 = column.loadUnaligned(fromByteOffset: (d + 2) * bs * 4, as: SIMD8<Float>.self)
-            let k3 = column.loadUnaligned(fromByteOffset: (d + 3) * bs * 4, as: SIMD8<Float>.self)
+            let k0 = E.load8(column + d * dimBytes), k1 = E.load8(column + (d + 1) * dimBytes)
+            let k2 = E.load8(column + (d + 2) * dimBytes), k3 = E.load8(column + (d + 3) * dimBytes)
             a0 = a0.addingProduct(SIMD8(repeating: q0[d]), k0); a1 = a1.addingProduct(SIMD8(repeating: q0[d + 1]), k1)
             a2 = a2.addingProduct(SIMD8(repeating: q0[d + 2]), k2); a3 = a3.addingProduct(SIMD8(repeating: q0[d + 3]), k3)
             if heads > 1 {
@@ -158,9 +190,9 @@ func storeScores(_ lanes: SIMD8<Float>, _ out: UnsafeMutablePointer<Float>, _ co
 // out = Σ_j weights[j]·v_j over positions 0..<length, 64 outputs at a time held in
 // eight registers (eight independent chains), j in order.
 @inlinable
-func attentionValues(out: UnsafeMutablePointer<Float>, weights: UnsafePointer<Float>, length: Int,
-                     layer: PagedKVLayer, kvHead: Int, blockTable: UnsafePointer<Int32>) {
-    let bs = layer.blockSize, hd = layer.headDim
+func attentionValues<E: KVElement>(_: E.Type, out: UnsafeMutablePointer<Float>, weights: UnsafePointer<Float>,
+                                   length: Int, layer: PagedKVLayer, kvHead: Int, blockTable: UnsafePointer<Int32>) {
+    let bs = layer.blockSize, hd = layer.headDim, e = E.bytes
     var c = 0
     while c < hd {
         let wide = hd - c >= 64
@@ -168,21 +200,21 @@ func attentionValues(out: UnsafeMutablePointer<Float>, weights: UnsafePointer<Fl
                    SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
         var j = 0, b = 0
         while j < length {
-            let tile = layer.values + layer.tileOffset(block: blockTable[b], head: kvHead) + c
+            let tile = UnsafeRawPointer(layer.values + (layer.tileOffset(block: blockTable[b], head: kvHead) + c) * e)
             for slot in 0..<min(bs, length - j) {
                 let w = SIMD8<Float>(repeating: weights[j + slot])
-                let row = UnsafeRawPointer(tile + slot * hd)
+                let row = tile + slot * hd * e
                 if wide {
-                    acc.0 = acc.0.addingProduct(w, row.loadUnaligned(as: SIMD8<Float>.self))
-                    acc.1 = acc.1.addingProduct(w, row.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self))
-                    acc.2 = acc.2.addingProduct(w, row.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self))
-                    acc.3 = acc.3.addingProduct(w, row.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self))
-                    acc.4 = acc.4.addingProduct(w, row.loadUnaligned(fromByteOffset: 128, as: SIMD8<Float>.self))
-                    acc.5 = acc.5.addingProduct(w, row.loadUnaligned(fromByteOffset: 160, as: SIMD8<Float>.self))
-                    acc.6 = acc.6.addingProduct(w, row.loadUnaligned(fromByteOffset: 192, as: SIMD8<Float>.self))
-                    acc.7 = acc.7.addingProduct(w, row.loadUnaligned(fromByteOffset: 224, as: SIMD8<Float>.self))
+                    acc.0 = acc.0.addingProduct(w, E.load8(row))
+                    acc.1 = acc.1.addingProduct(w, E.load8(row + 8 * e))
+                    acc.2 = acc.2.addingProduct(w, E.load8(row + 16 * e))
+                    acc.3 = acc.3.addingProduct(w, E.load8(row + 24 * e))
+                    acc.4 = acc.4.addingProduct(w, E.load8(row + 32 * e))
+                    acc.5 = acc.5.addingProduct(w, E.load8(row + 40 * e))
+                    acc.6 = acc.6.addingProduct(w, E.load8(row + 48 * e))
+                    acc.7 = acc.7.addingProduct(w, E.load8(row + 56 * e))
                 } else {
-                    acc.0 = acc.0.addingProduct(w, row.loadUnaligned(as: SIMD8<Float>.self))
+                    acc.0 = acc.0.addingProduct(w, E.load8(row))
                 }
             }
             j += bs
@@ -201,9 +233,10 @@ func attentionValues(out: UnsafeMutablePointer<Float>, weights: UnsafePointer<Fl
 // the positions in order in one chain, as the single-head kernel does (one head keeps
 // that kernel: 64 outputs give it eight chains, where 32 would leave four).
 @inlinable @inline(__always)
-func attentionValues(heads: Int, out: UnsafeMutablePointer<Float>, weights: UnsafePointer<Float>, weightStride: Int,
-                     length: Int, layer: PagedKVLayer, kvHead: Int, blockTable: UnsafePointer<Int32>) {
-    let bs = layer.blockSize, hd = layer.headDim
+func attentionValues<E: KVElement>(_: E.Type, heads: Int, out: UnsafeMutablePointer<Float>,
+                                   weights: UnsafePointer<Float>, weightStride: Int, length: Int,
+                                   layer: PagedKVLayer, kvHead: Int, blockTable: UnsafePointer<Int32>) {
+    let bs = layer.blockSize, hd = layer.headDim, e = E.bytes
     let w0 = weights, w1 = weights + weightStride, w2 = weights + 2 * weightStride
     var c = 0
     while c < hd {
@@ -213,18 +246,16 @@ func attentionValues(heads: Int, out: UnsafeMutablePointer<Float>, weights: Unsa
         var c0 = SIMD8<Float>(), c1 = SIMD8<Float>(), c2 = SIMD8<Float>(), c3 = SIMD8<Float>()
         var j = 0, b = 0
         while j < length {
-            let tile = layer.values + layer.tileOffset(block: blockTable[b], head: kvHead) + c
+            let tile = UnsafeRawPointer(layer.values + (layer.tileOffset(block: blockTable[b], head: kvHead) + c) * e)
             for slot in 0..<min(bs, length - j) {
-                let row = UnsafeRawPointer(tile + slot * hd)
+                let row = tile + slot * hd * e
                 let x0 = SIMD8<Float>(repeating: w0[j + slot]), x1 = SIMD8<Float>(repeating: w1[j + slot])
                 let x2 = heads > 2 ? SIMD8<Float>(repeating: w2[j + slot]) : SIMD8<Float>()
-                let v0 = row.loadUnaligned(as: SIMD8<Float>.self)
+                let v0 = E.load8(row)
                 a0 = a0.addingProduct(x0, v0); b0 = b0.addingProduct(x1, v0)
                 if heads > 2 { c0 = c0.addingProduct(x2, v0) }
                 if wide {
-                    let v1 = row.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
-                    let v2 = row.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self)
-                    let v3 = row.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self)
+                    let v1 = E.load8(row + 8 * e), v2 = E.load8(row + 16 * e), v3 = E.load8(row + 24 * e)
                     a1 = a1.addingProduct(x0, v1); a2 = a2.addingProduct(x0, v2); a3 = a3.addingProduct(x0, v3)
                     b1 = b1.addingProduct(x1, v1); b2 = b2.addingProduct(x1, v2); b3 = b3.addingProduct(x1, v3)
                     if heads > 2 {

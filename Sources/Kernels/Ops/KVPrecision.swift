@@ -1,0 +1,63 @@
+import CSIMD
+
+/// How the KV cache stores keys and values. f32 keeps attention exact; f16 (as
+/// llama.cpp's default cache) halves the cache's memory and the bytes attention
+/// reads each step, rounding every key and value once, when it is written.
+public enum KVPrecision: String, Sendable, CaseIterable {
+    case f32, f16
+
+    public var bytesPerElement: Int {
+        switch self {
+        case .f32: 4
+        case .f16: 2
+        }
+    }
+}
+
+/// One storage type of the KV cache: eight elements in and out of float lanes. The
+/// attention kernels are generic over it and specialised for each, so the f32 path
+/// compiles to the same loads it had before there was a choice.
+public protocol KVElement {
+    static var bytes: Int { get }
+    /// Eight elements at p, any alignment, as floats (exact).
+    static func load8(_ p: UnsafeRawPointer) -> SIMD8<Float>
+    /// `lanes` at p, eight contiguous elements.
+    static func store8(_ lanes: SIMD8<Float>, _ p: UnsafeMutableRawPointer)
+    /// `lanes` at p, p + stride, …, p + 7·stride (bytes), for a key tile's column.
+    static func scatter8(_ lanes: SIMD8<Float>, _ p: UnsafeMutableRawPointer, stride: Int)
+}
+
+public enum KVFloat32: KVElement {
+    @inlinable public static var bytes: Int { 4 }
+
+    @inlinable @inline(__always)
+    public static func load8(_ p: UnsafeRawPointer) -> SIMD8<Float> { p.loadUnaligned(as: SIMD8<Float>.self) }
+
+    @inlinable @inline(__always)
+    public static func store8(_ lanes: SIMD8<Float>, _ p: UnsafeMutableRawPointer) {
+        p.storeBytes(of: lanes, as: SIMD8<Float>.self)
+    }
+
+    @inlinable @inline(__always)
+    public static func scatter8(_ lanes: SIMD8<Float>, _ p: UnsafeMutableRawPointer, stride: Int) {
+        for i in 0..<8 { p.storeBytes(of: lanes[i], toByteOffset: i * stride, as: Float.self) }
+    }
+}
+
+public enum KVFloat16: KVElement {
+    @inlinable public static var bytes: Int { 2 }
+
+    @inlinable @inline(__always)
+    public static func load8(_ p: UnsafeRawPointer) -> SIMD8<Float> { graft_load_f16x8(p) }
+
+    @inlinable @inline(__always)
+    public static func store8(_ lanes: SIMD8<Float>, _ p: UnsafeMutableRawPointer) {
+        p.storeBytes(of: graft_f16x8_bits(lanes), as: SIMD8<UInt16>.self)
+    }
+
+    @inlinable @inline(__always)
+    public static func scatter8(_ lanes: SIMD8<Float>, _ p: UnsafeMutableRawPointer, stride: Int) {
+        let bits = graft_f16x8_bits(lanes)
+        for i in 0..<8 { p.storeBytes(of: bits[i], toByteOffset: i * stride, as: UInt16.self) }
+    }
+}
