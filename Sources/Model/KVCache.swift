@@ -46,6 +46,12 @@ public final class KVCache: @unchecked Sendable {
         2 * config.nLayers * config.kvDim * precision.bytesPerElement
     }
 
+    /// Blocks of `blockSize` positions whose keys and values fit in `bytes`.
+    public static func blocks(fitting bytes: Int, config: LlamaConfig, blockSize: Int,
+                              precision: KVPrecision) -> Int {
+        bytes / (bytesPerPosition(config: config, precision: precision) * blockSize)
+    }
+
     public func layer(_ l: Int) -> PagedKVLayer {
         let offset = l * nBlocks * blockStride * precision.bytesPerElement
         return PagedKVLayer(keys: keys + offset, values: values + offset, precision: precision,

@@ -6,15 +6,16 @@ import ModelFormats
 /// A tiny llama model with random weights, written as a GGUF file by the test, plus a
 /// naive double-precision forward pass over its dequantized weights to check against.
 struct SyntheticModel {
-    let config = LlamaConfig(architecture: "llama", dim: 64, hiddenDim: 96, nLayers: 2, nHeads: 4,
-                             nKVHeads: 2, headDim: 16, ropeDim: 16, ropeBase: 10_000, normEps: 1e-5,
-                             vocabSize: 128, contextLength: 64)
+    static let config = LlamaConfig(architecture: "llama", dim: 64, hiddenDim: 96, nLayers: 2, nHeads: 4,
+                                    nKVHeads: 2, headDim: 16, ropeDim: 16, ropeBase: 10_000, normEps: 1e-5,
+                                    vocabSize: 128, contextLength: 64)
+    var config: LlamaConfig { Self.config }
     let path: String
 
     /// Writes the model with projections in `projectionType` and a Q8_0 embedding.
     init(seed: UInt64, projectionType: GGMLType = .q4_1) throws {
         var rng = SplitMix(seed: seed)
-        let c = config
+        let c = Self.config
         var w = GGUFWriter()
         w.add(key: "general.architecture", .string("llama"))
         w.add(key: "llama.embedding_length", .uint32(UInt32(c.dim)))

@@ -115,4 +115,17 @@ import ModelFormats
         defer { try? FileManager.default.removeItem(atPath: path) }
         #expect(throws: ModelError.self) { try LlamaModel(path: path) }
     }
+
+    @Test(arguments: KVPrecision.allCases)
+    func kvBudgetGivesTheBlocksThatFitIt(precision: KVPrecision) {
+        // Given the synthetic config: 2 layers, keys and values of 2 × 16 per position
+        let config = SyntheticModel.config
+        let perPosition = 2 * 2 * 32 * precision.bytesPerElement
+        #expect(KVCache.bytesPerPosition(config: config, precision: precision) == perPosition)
+        // When a budget holds exactly 10 blocks of 8 positions, and one byte less
+        let budget = 10 * 8 * perPosition
+        // Then it gives 10 blocks, and 9
+        #expect(KVCache.blocks(fitting: budget, config: config, blockSize: 8, precision: precision) == 10)
+        #expect(KVCache.blocks(fitting: budget - 1, config: config, blockSize: 8, precision: precision) == 9)
+    }
 }
