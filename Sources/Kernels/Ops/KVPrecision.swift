@@ -6,7 +6,7 @@ import CSIMD
 public enum KVPrecision: String, Sendable, CaseIterable {
     case f32, f16
 
-    public var bytesPerElement: Int {
+    @inlinable public var bytesPerElement: Int {
         switch self {
         case .f32: 4
         case .f16: 2
@@ -18,7 +18,7 @@ public enum KVPrecision: String, Sendable, CaseIterable {
 /// attention kernels are generic over it and specialised for each, so the f32 path
 /// compiles to the same loads it had before there was a choice.
 public protocol KVElement {
-    static var bytes: Int { get }
+    static var precision: KVPrecision { get }
     /// Eight elements at p, any alignment, as floats (exact).
     static func load8(_ p: UnsafeRawPointer) -> SIMD8<Float>
     /// `lanes` at p, eight contiguous elements.
@@ -27,8 +27,13 @@ public protocol KVElement {
     static func scatter8(_ lanes: SIMD8<Float>, _ p: UnsafeMutableRawPointer, stride: Int)
 }
 
+extension KVElement {
+    /// A constant once specialised: the kernels' byte offsets fold.
+    @inlinable @inline(__always) public static var bytes: Int { precision.bytesPerElement }
+}
+
 public enum KVFloat32: KVElement {
-    @inlinable public static var bytes: Int { 4 }
+    @inlinable public static var precision: KVPrecision { .f32 }
 
     @inlinable @inline(__always)
     public static func load8(_ p: UnsafeRawPointer) -> SIMD8<Float> { p.loadUnaligned(as: SIMD8<Float>.self) }
@@ -45,7 +50,7 @@ public enum KVFloat32: KVElement {
 }
 
 public enum KVFloat16: KVElement {
-    @inlinable public static var bytes: Int { 2 }
+    @inlinable public static var precision: KVPrecision { .f16 }
 
     @inlinable @inline(__always)
     public static func load8(_ p: UnsafeRawPointer) -> SIMD8<Float> { graft_load_f16x8(p) }
