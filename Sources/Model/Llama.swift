@@ -202,9 +202,10 @@ public final class LlamaModel: @unchecked Sendable {
     // att[row, head] = causal attention of each query head over its sequence's cache.
     // Work items are a sequence's query heads of one KV head (up to
     // attentionHeadsTogether of them, each key and value load serving all), spread over
-    // the worker threads. With fewer than four such items per thread (a lone sequence
-    // has three), that split would leave a thread idle for a large share of the work,
-    // so each head is an item of its own and a thread's run of heads is cut only where
+    // the worker threads in chunks of equal cost (AttentionPartition: sequences differ
+    // in length), several per thread. With fewer than four such items per thread (a
+    // lone sequence has three), that split would leave a thread idle for a large share
+    // of the work, so each head is an item of its own, one chunk per thread, and a thread's run of heads is cut only where
     // the KV head changes: a lone sequence's nine heads on two threads are 3 + 1 and
     // 2 + 3 heads, each thread reading two KV heads' keys and values instead of four or
     // five. A head's arithmetic is the same however heads are grouped.
@@ -216,7 +217,10 @@ public final class LlamaModel: @unchecked Sendable {
         let together = grouped ? min(groupSize, attentionHeadsTogether) : 1
         let parts = (groupSize + together - 1) / together
         let items = batch.sequenceCount * c.nKVHeads * parts
-        Parallel.forEachChunk(items) { range, worker in
+        let chunks = Parallel.threadCount * (grouped ? AttentionPartition.chunksPerThread : 1)
+        let partition = AttentionPartition(batch: batch, itemsPerSequence: c.nKVHeads * parts, chunks: min(chunks, items))
+        Parallel.forEachJob(partition.chunks) { chunk, worker in
+            let range = partition.items(ofChunk: chunk)
             let scores = s.scores + worker * attentionHeadsTogether * s.maxContext
             var item = range.lowerBound
             while item < range.upperBound {

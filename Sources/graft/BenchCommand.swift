@@ -3,6 +3,7 @@ import ArgumentParser
 import Engine
 import Foundation
 import Kernels
+import Model
 
 /// Prints one JSON line per measurement; medians over several runs after a warm-up,
 /// because a shared 2-core machine is noisy. Everything runs through the batched
@@ -185,19 +186,60 @@ struct BenchCommand: AsyncParsableCommand {
                     "runs": runs, "tokens_per_second": Double(sideRows * sidePasses) / EngineBench.median(sideSeconds[i])])
         }
 
-        // Attention alone: 32 decode rows at 512 positions, their KV blocks scattered.
-        let attention = AttentionBench(model: bench.model, sequences: 32, context: 512, precision: kvPrecision)
+        // Attention alone, 32 decode rows, their KV blocks scattered: all at 512 positions;
+        // and staggered, 1024 down to 32 positions in arrival order, as continuous
+        // batching leaves a batch whose requests came one after another (the engine keeps
+        // the oldest, longest sequences first). The two take turns within each round.
+        let staggered = (0..<32).map { 1024 - 992 * $0 / 31 }
+        let attentionSets = [("kernels_attention", DecodeStepBench(model: bench.model, sequences: 32, context: 512,
+                                                                   precision: kvPrecision)),
+                             ("kernels_attention_staggered", DecodeStepBench(model: bench.model, contexts: staggered,
+                                                                             precision: kvPrecision))]
         let steps = 4
-        var attentionSeconds: [Double] = []
+        var attentionSeconds: [[Double]] = attentionSets.map { _ in [] }
         for round in 0...runs {
-            let seconds = attention.measure(steps: steps)
-            if round > 0 { attentionSeconds.append(seconds) }
+            let seconds = attentionSets.map { $0.1.measureAttention(steps: steps) }
+            if round > 0 { for i in attentionSets.indices { attentionSeconds[i].append(seconds[i]) } }
         }
-        let perStep = EngineBench.median(attentionSeconds) / Double(steps)
-        report(["name": "kernels_attention", "sequences": attention.sequences, "context": attention.context,
-                "kv_cache": kvPrecision.rawValue,
-                "runs": runs, "tokens_per_second": Double(attention.sequences) / perStep,
-                "kv_gb_per_second": Double(attention.bytesPerStep) / perStep / 1e9])
+        for (i, (name, attention)) in attentionSets.enumerated() {
+            let perStep = EngineBench.median(attentionSeconds[i]) / Double(steps)
+            report(["name": name, "sequences": attention.sequences, "contexts": "\(attention.contexts.min()!)-\(attention.contexts.max()!)",
+                    "kv_cache": kvPrecision.rawValue,
+                    "runs": runs, "tokens_per_second": Double(attention.sequences) / perStep,
+                    "kv_gb_per_second": Double(attention.bytesPerStep) / perStep / 1e9])
+        }
+        stepTable(model: bench.model, kvPrecision: kvPrecision, distinct: distinct)
+    }
+
+    // Whole decode steps outside the engine, the sets of sequences taking turns within
+    // each round: one sequence; 32 with no adapter, one adapter for all, and 32 distinct
+    // adapters. The same ratios as the engine's, without its scheduling and sampling.
+    private func stepTable(model: LlamaModel, kvPrecision: KVPrecision, distinct: [LoRAAdapter]) {
+        let context = 128
+        let sets: [(name: String, bench: DecodeStepBench, steps: Int)] = [
+            ("1", DecodeStepBench(model: model, sequences: 1, context: context, precision: kvPrecision), 32),
+            ("32", DecodeStepBench(model: model, sequences: 32, context: context, precision: kvPrecision), 4),
+            ("32_one_adapter", DecodeStepBench(model: model, sequences: 32, context: context, precision: kvPrecision,
+                                               adapters: [distinct[0]]), 4),
+            ("32_distinct_adapters", DecodeStepBench(model: model, sequences: 32, context: context,
+                                                     precision: kvPrecision, adapters: distinct), 4),
+        ]
+        var tokensPerSecond: [[Double]] = sets.map { _ in [] }
+        for round in 0...runs {
+            for (i, set) in sets.enumerated() {
+                let seconds = set.bench.measureStep(steps: set.steps)
+                if round > 0 { tokensPerSecond[i].append(Double(set.bench.sequences * set.steps) / seconds) }
+            }
+        }
+        for (i, set) in sets.enumerated() {
+            report(["name": "kernels_step_" + set.name, "sequences": set.bench.sequences, "context": context,
+                    "runs": runs, "tokens_per_second": EngineBench.median(tokensPerSecond[i])])
+        }
+        func ratio(_ a: Int, _ b: Int) -> Double {
+            EngineBench.median(zip(tokensPerSecond[a], tokensPerSecond[b]).map { $0 / $1 })
+        }
+        report(["name": "kernels_step_ratios", "runs": runs, "step_32_over_1": ratio(1, 0),
+                "one_adapter_over_no_adapter": ratio(2, 1), "distinct_adapters_over_no_adapter": ratio(3, 1)])
     }
 
     private func report(_ fields: [String: Any]) {

@@ -23,4 +23,21 @@ import Kernels
         }
         #expect(wrong == 0)
     }
+
+    /// forEachJob runs every job once, each on a participant index within the thread count.
+    @Test func everyJobRunsOnceOnAValidParticipant() {
+        let counts = UnsafeMutablePointer<Int>.allocate(capacity: 40)
+        let participants = UnsafeMutablePointer<Int>.allocate(capacity: 40)
+        defer { counts.deallocate(); participants.deallocate() }
+        var wrong = 0
+        for _ in 0..<20_000 {
+            counts.initialize(repeating: 0, count: 40)
+            Parallel.forEachJob(40) { job, participant in
+                counts[job] += 1
+                participants[job] = participant
+            }
+            wrong += (0..<40).filter { counts[$0] != 1 || !(0..<Parallel.threadCount).contains(participants[$0]) }.count
+        }
+        #expect(wrong == 0)
+    }
 }

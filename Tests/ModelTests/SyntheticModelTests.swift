@@ -89,6 +89,39 @@ import ModelFormats
         }
     }
 
+    @Test func decodeRowsOfStaggeredLengthsMatchEachAlone() throws {
+        // Given twelve sequences whose histories run from 63 positions down to 1, as
+        // continuous batching leaves them (attention then splits its work by cost, many
+        // chunks a thread, not one even range by count)
+        let synthetic = try SyntheticModel(seed: 14)
+        defer { try? FileManager.default.removeItem(atPath: synthetic.path) }
+        let model = try LlamaModel(path: synthetic.path)
+        let lengths = (0..<12).map { 63 - 62 * $0 / 11 }
+        let cache = KVCache(config: model.config, nBlocks: 12 * 8, blockSize: 8)
+        let histories = lengths.enumerated().map { i, n in (0..<n).map { (i * 31 + $0 * 17 + 5) % 128 } }
+        let tables = histories.map { history -> BlockTable in
+            let table = BlockTable(capacity: 8)
+            #expect(table.reserve(positions: history.count + 1, in: cache))
+            return table
+        }
+        let prefill = RunState(config: model.config, maxRows: 64, maxLogitRows: 64, maxContext: 64)
+        for (history, table) in zip(histories, tables) {
+            _ = run(model, sequences: [(history, 0, table)], cache: cache, state: prefill)
+        }
+        // When each one's next token runs alone, and then all twelve in one batch, on a
+        // fresh run state
+        let next = lengths.indices.map { [($0 * 37) % 128] }
+        var alone: [[Float]] = []
+        for i in lengths.indices {
+            alone += run(model, sequences: [(next[i], lengths[i], tables[i])], cache: cache, state: prefill)
+        }
+        let fresh = RunState(config: model.config, maxRows: 12, maxLogitRows: 12, maxContext: 64)
+        let together = run(model, sequences: lengths.indices.map { (next[$0], lengths[$0], tables[$0]) },
+                           cache: cache, state: fresh)
+        // Then every row's logits are bit-identical
+        #expect(together == alone)
+    }
+
     @Test func missingTensorAndBadShapeAreClearErrors() throws {
         // Given a model file without its output norm
         var w = GGUFWriter()

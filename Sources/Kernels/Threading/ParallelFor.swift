@@ -42,4 +42,15 @@ public enum Parallel {
             if lo < hi { body(lo..<hi, participant) }
         }
     }
+
+    /// Runs `body(job, participant)` for every job in `0..<count`, each taken by
+    /// whichever thread is free next: for jobs of uneven or unpredictable cost, where one
+    /// fixed range per thread would leave a thread waiting.
+    public static func forEachJob(_ count: Int, _ body: (Int, Int) -> Void) {
+        // Every pool thread claims jobs, so a count lowered below the pool's takes fixed ranges.
+        guard threadCount >= pool.threadCount else {
+            return forEachChunk(count) { jobs, participant in for job in jobs { body(job, participant) } }
+        }
+        pool.run(chunks: count, body)
+    }
 }
