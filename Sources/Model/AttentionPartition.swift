@@ -1,7 +1,8 @@
 /// Cuts one decode step's attention work items into chunks of about equal cost, not
-/// equal count. A batch's sequences differ in length, and continuous batching keeps the
-/// oldest (longest) first, so an even split by count gave one thread most of the keys
-/// and values to read: 32 sequences staggered from 1024 down to 32 positions ran at
+/// equal count. A batch's sequences differ in length, and the engine's running
+/// sequences keep their arrival order (decode rows without adapters, or of one adapter,
+/// run oldest and so longest first), so an even split by count gave one thread most of
+/// the keys and values to read: 32 sequences staggered from 1024 down to 32 positions ran at
 /// three quarters of the speed of the same positions spread evenly.
 ///
 /// Items are sequence-major, `itemsPerSequence` per sequence, all of a sequence's items

@@ -188,8 +188,9 @@ struct BenchCommand: AsyncParsableCommand {
 
         // Attention alone, 32 decode rows, their KV blocks scattered: all at 512 positions;
         // and staggered, 1024 down to 32 positions in arrival order, as continuous
-        // batching leaves a batch whose requests came one after another (the engine keeps
-        // the oldest, longest sequences first). The two take turns within each round.
+        // batching leaves a batch whose requests came one after another (the engine's
+        // decode rows of one adapter, or none, keep arrival order). The two take turns
+        // within each round.
         let staggered = (0..<32).map { 1024 - 992 * $0 / 31 }
         let attentionSets = [("kernels_attention", DecodeStepBench(model: bench.model, sequences: 32, context: 512,
                                                                    precision: kvPrecision)),
