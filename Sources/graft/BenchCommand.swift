@@ -209,14 +209,17 @@ struct BenchCommand: AsyncParsableCommand {
                     "runs": runs, "tokens_per_second": Double(attention.sequences) / perStep,
                     "kv_gb_per_second": Double(attention.bytesPerStep) / perStep / 1e9])
         }
-        stepTable(model: bench.model, kvPrecision: kvPrecision, distinct: distinct)
+        stepTable(bench, kvPrecision: kvPrecision, distinct: distinct)
     }
 
     // Whole decode steps outside the engine, the sets of sequences taking turns within
     // each round: one sequence; 32 with no adapter, one adapter for all, and 32 distinct
     // adapters. The same ratios as the engine's, without its scheduling and sampling.
-    private func stepTable(model: LlamaModel, kvPrecision: KVPrecision, distinct: [LoRAAdapter]) {
-        let context = 128
+    // The 32-row weight products alone and the 32 sequences' attention alone run in the
+    // same rounds, so their shares of the no-adapter step are same-moment figures: what
+    // the step spends beyond its products, and how much of that is attention.
+    private func stepTable(_ products: KernelBench, kvPrecision: KVPrecision, distinct: [LoRAAdapter]) {
+        let model = products.model, context = 128
         let sets: [(name: String, bench: DecodeStepBench, steps: Int)] = [
             ("1", DecodeStepBench(model: model, sequences: 1, context: context, precision: kvPrecision), 32),
             ("32", DecodeStepBench(model: model, sequences: 32, context: context, precision: kvPrecision), 4),
@@ -226,10 +229,19 @@ struct BenchCommand: AsyncParsableCommand {
                                                      precision: kvPrecision, adapters: distinct), 4),
         ]
         var tokensPerSecond: [[Double]] = sets.map { _ in [] }
+        var productsShare: [Double] = [], attentionShare: [Double] = []
         for round in 0...runs {
+            var stepSeconds = 0.0
             for (i, set) in sets.enumerated() {
                 let seconds = set.bench.measureStep(steps: set.steps)
+                if i == 1 { stepSeconds = seconds / Double(set.steps) }
                 if round > 0 { tokensPerSecond[i].append(Double(set.bench.sequences * set.steps) / seconds) }
+            }
+            let productSeconds = products.measure(rows: 32, passes: 4).seconds / 4
+            let attentionSeconds = sets[1].bench.measureAttention(steps: 4) / 4
+            if round > 0 {
+                productsShare.append(productSeconds / stepSeconds)
+                attentionShare.append(attentionSeconds / stepSeconds)
             }
         }
         for (i, set) in sets.enumerated() {
@@ -240,7 +252,9 @@ struct BenchCommand: AsyncParsableCommand {
             EngineBench.median(zip(tokensPerSecond[a], tokensPerSecond[b]).map { $0 / $1 })
         }
         report(["name": "kernels_step_ratios", "runs": runs, "step_32_over_1": ratio(1, 0),
-                "one_adapter_over_no_adapter": ratio(2, 1), "distinct_adapters_over_no_adapter": ratio(3, 1)])
+                "one_adapter_over_no_adapter": ratio(2, 1), "distinct_adapters_over_no_adapter": ratio(3, 1),
+                "products_share_of_step_32": EngineBench.median(productsShare),
+                "attention_share_of_step_32": EngineBench.median(attentionShare)])
     }
 
     private func report(_ fields: [String: Any]) {
