@@ -1,4 +1,5 @@
 import Kernels
+import Model
 
 /// Limits of the batched engine.
 public struct EngineConfiguration: Sendable {
@@ -19,7 +20,7 @@ public struct EngineConfiguration: Sendable {
     public var kvPrecision: KVPrecision
 
     public init(maxRunningSequences: Int = 32, maxTokensPerStep: Int = 512, maxContext: Int = 2048,
-                kvBlocks: Int? = nil, blockSize: Int = 16, maxWaiting: Int = 256, maxAdapterRank: Int = 64,
+                kvBlocks: Int? = nil, blockSize: Int = KVCache.defaultBlockSize, maxWaiting: Int = 256, maxAdapterRank: Int = 64,
                 kvPrecision: KVPrecision = .f32) {
         self.maxRunningSequences = maxRunningSequences
         self.maxTokensPerStep = maxTokensPerStep

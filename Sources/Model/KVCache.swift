@@ -5,6 +5,14 @@ import Kernels
 /// position order; blocks are never shared, so a freed block can be reused at once.
 /// Keys and values are stored as `precision` (f32, or f16 for half the memory).
 public final class KVCache: @unchecked Sendable {
+    /// Positions per block unless a caller asks otherwise. Attention reads a sequence's
+    /// keys and values one block tile (a KV head's positions of one block) at a time,
+    /// and the blocks lie scattered, so every tile starts a new memory stream. Against
+    /// 16 positions (4 KB tiles of f32), 32 took a median 9% less attention time (0-26%)
+    /// in eleven alternating pairs of 32 decode rows at 128 and 512 positions, f32 and
+    /// f16; 64 measured no better than 32, and a sequence wastes half a block on average.
+    public static let defaultBlockSize = 32
+
     public let precision: KVPrecision
     public let nLayers: Int
     public let nBlocks: Int
@@ -19,7 +27,7 @@ public final class KVCache: @unchecked Sendable {
     /// Elements per block per layer.
     private var blockStride: Int { nKVHeads * blockSize * headDim }
 
-    public init(config: LlamaConfig, nBlocks: Int, blockSize: Int = 16, precision: KVPrecision = .f32) {
+    public init(config: LlamaConfig, nBlocks: Int, blockSize: Int = defaultBlockSize, precision: KVPrecision = .f32) {
         precondition(nBlocks > 0 && blockSize > 0 && blockSize % 8 == 0, "KV blocks hold a positive multiple of 8 positions")
         self.precision = precision
         nLayers = config.nLayers

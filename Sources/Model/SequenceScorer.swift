@@ -22,7 +22,8 @@ public final class SequenceScorer {
         self.maxTokens = maxTokens
         self.rowsPerPass = min(rowsPerPass ?? maxTokens, maxTokens)
         let c = model.config
-        cache = KVCache(config: c, nBlocks: (maxTokens + 15) / 16, precision: kvPrecision)
+        let blockSize = KVCache.defaultBlockSize
+        cache = KVCache(config: c, nBlocks: (maxTokens + blockSize - 1) / blockSize, precision: kvPrecision)
         table = BlockTable(capacity: cache.nBlocks)
         state = RunState(config: c, maxRows: self.rowsPerPass, maxLogitRows: self.rowsPerPass, maxContext: maxTokens)
         batch = ForwardBatch(maxRows: self.rowsPerPass, maxSequences: 1)

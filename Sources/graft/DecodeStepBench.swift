@@ -22,7 +22,7 @@ final class DecodeStepBench {
     /// Sequence i applies adapters[i % adapters.count], or none when `adapters` is empty.
     init(model: LlamaModel, contexts: [Int], precision: KVPrecision, adapters: [LoRAAdapter] = []) {
         (self.model, self.contexts) = (model, contexts)
-        let c = model.config, blockSize = 16
+        let c = model.config, blockSize = KVCache.defaultBlockSize
         let blockCounts = contexts.map { ($0 + blockSize - 1) / blockSize }
         let cache = KVCache(config: c, nBlocks: blockCounts.reduce(0, +), blockSize: blockSize, precision: precision)
         self.cache = cache

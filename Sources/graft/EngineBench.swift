@@ -1,6 +1,7 @@
 import Adapters
 import Engine
 import Foundation
+import Model
 
 /// Runs groups of concurrent greedy streams through a fresh engine and times them.
 struct EngineBench {
@@ -34,7 +35,8 @@ struct EngineBench {
         let longest = streams.map(\.count).max()! + maxTokens
         let engine = BatchEngine(model: loaded.model, tokenizer: loaded.tokenizer, configuration: EngineConfiguration(
             maxRunningSequences: max(1, streams.count), maxTokensPerStep: max(maxTokensPerStep, streams.count),
-            maxContext: longest, kvBlocks: streams.count * (longest / 16 + 2), kvPrecision: loaded.kvPrecision))
+            maxContext: longest, kvBlocks: streams.count * (longest / KVCache.defaultBlockSize + 2),
+            kvPrecision: loaded.kvPrecision))
         defer { engine.shutdown() }
         let start = DispatchTime.now().uptimeNanoseconds
         // Per stream: when its first token came, and the times of all its tokens.
