@@ -1,7 +1,7 @@
 // See include/interleaved_int8.h for the arithmetic. In C because Swift has no
 // spelling for vpmaddubsw. Compiled with -ffp-contract=off like the other kernels:
-// every multiply-add is an explicit fma. Every function takes the format as a
-// constant after inlining.
+// every multiply-add is an explicit fma. Every function takes the format, and whether
+// to use AVX-VNNI, as constants after inlining.
 #include "interleaved_int8.h"
 #include "interleaved_layout.h"
 #include "prefetch_cursor.h"
@@ -62,6 +62,32 @@ void graft_int8_prepare(const float *x, long xStride, long T, long cols, void *s
         }
 }
 
+// The CPU's AVX-VNNI (vpdpbusd: unsigned by signed bytes, four products summed into
+// each int32 lane) when it has it; graft_int8_set_vnni switches it off (tests, bench).
+// Relaxed atomics: kernel threads read it while a test may switch it, and either
+// value gives the same results.
+static int use_vnni = -1;
+
+int graft_int8_has_vnni(void) { return __builtin_cpu_supports("avxvnni"); }
+
+void graft_int8_set_vnni(int on) { __atomic_store_n(&use_vnni, on && graft_int8_has_vnni(), __ATOMIC_RELAXED); }
+
+int graft_int8_vnni(void) {
+    int on = __atomic_load_n(&use_vnni, __ATOMIC_RELAXED);
+    if (on < 0) {
+        on = graft_int8_has_vnni();
+        __atomic_store_n(&use_vnni, on, __ATOMIC_RELAXED);
+    }
+    return on;
+}
+
+// acc += Σ of each lane's four u8·s8 products. In asm: the build targets plain AVX2,
+// and an intrinsic needs its feature enabled in every function it is inlined into.
+ALWAYS_INLINE __m256i dpbusd(__m256i acc, __m256i u, __m256i s) {
+    __asm__("%{vex%} vpdpbusd %2, %1, %0" : "+x"(acc) : "x"(u), "x"(s));
+    return acc;
+}
+
 ALWAYS_INLINE __m256i broadcast4(const int8_t *p) {
     int32_t v;
     memcpy(&v, p, 4);
@@ -69,27 +95,37 @@ ALWAYS_INLINE __m256i broadcast4(const int8_t *p) {
 }
 
 // A group's exact integer dot products of eight weight rows (lanes) with `rows`
-// activation rows, `a[r]` row r's 32 values.
+// activation rows, `a[r]` row r's 32 values. With VNNI each vpdpbusd does what a
+// vpmaddubsw, its widening and an add do without it; no sum saturates on either path
+// (bounds in the header), so both give the same integers.
 // Q4_1: each chunk's nibbles unpacked once, each row's four bytes broadcast; the
 // group's eight vpmaddubsw results add up in int16, one vpmaddwd widens them.
-ALWAYS_INLINE void group_sums_q4_1(const uint8_t *group, const int8_t *a, int rows, __m256i sums[MAX_TILE]) {
+ALWAYS_INLINE void group_sums_q4_1(int vnni, const uint8_t *group, const int8_t *a, int rows,
+                                   __m256i sums[MAX_TILE]) {
     const __m256i low = _mm256_set1_epi8(0x0F);
     for (int r = 0; r < rows; r++) sums[r] = _mm256_setzero_si256();
     for (int k = 0; k < 4; k++) {  // chunk k: columns 4k..<4k+4 (low nibbles) and 16+4k..<20+4k (high)
         const __m256i chunk = _mm256_loadu_si256((const __m256i *)(group + header_bytes(Q4_1) + CHUNK_BYTES * k));
         const __m256i lo = _mm256_and_si256(chunk, low), hi = _mm256_and_si256(_mm256_srli_epi16(chunk, 4), low);
         for (int r = 0; r < rows; r++) {
-            sums[r] = _mm256_add_epi16(sums[r], _mm256_maddubs_epi16(lo, broadcast4(a + 32 * r + 4 * k)));
-            sums[r] = _mm256_add_epi16(sums[r], _mm256_maddubs_epi16(hi, broadcast4(a + 32 * r + 16 + 4 * k)));
+            const __m256i xlo = broadcast4(a + 32 * r + 4 * k), xhi = broadcast4(a + 32 * r + 16 + 4 * k);
+            if (vnni) {
+                sums[r] = dpbusd(dpbusd(sums[r], lo, xlo), hi, xhi);
+            } else {
+                sums[r] = _mm256_add_epi16(sums[r], _mm256_maddubs_epi16(lo, xlo));
+                sums[r] = _mm256_add_epi16(sums[r], _mm256_maddubs_epi16(hi, xhi));
+            }
         }
     }
-    for (int r = 0; r < rows; r++) sums[r] = _mm256_madd_epi16(sums[r], _mm256_set1_epi16(1));
+    if (!vnni)
+        for (int r = 0; r < rows; r++) sums[r] = _mm256_madd_epi16(sums[r], _mm256_set1_epi16(1));
 }
 
 // Q8_0: vpmaddubsw takes one unsigned operand, so each chunk's weights enter as their
 // magnitudes and each activation takes its weight's sign (vpsignb; -128 becomes 128 as
 // unsigned). Pairs reach 2·128·127 = 32512, so every vpmaddubsw is widened at once.
-ALWAYS_INLINE void group_sums_q8_0(const uint8_t *group, const int8_t *a, int rows, __m256i sums[MAX_TILE]) {
+ALWAYS_INLINE void group_sums_q8_0(int vnni, const uint8_t *group, const int8_t *a, int rows,
+                                   __m256i sums[MAX_TILE]) {
     const __m256i ones = _mm256_set1_epi16(1);
     for (int r = 0; r < rows; r++) sums[r] = _mm256_setzero_si256();
     for (int k = 0; k < 8; k++) {  // chunk k: columns 4k..<4k+4
@@ -97,7 +133,8 @@ ALWAYS_INLINE void group_sums_q8_0(const uint8_t *group, const int8_t *a, int ro
         const __m256i magnitude = _mm256_abs_epi8(chunk);
         for (int r = 0; r < rows; r++) {
             const __m256i signed_x = _mm256_sign_epi8(broadcast4(a + 32 * r + 4 * k), chunk);
-            sums[r] = _mm256_add_epi32(sums[r], _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, signed_x), ones));
+            sums[r] = vnni ? dpbusd(sums[r], magnitude, signed_x)
+                           : _mm256_add_epi32(sums[r], _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, signed_x), ones));
         }
     }
 }
@@ -105,7 +142,7 @@ ALWAYS_INLINE void group_sums_q8_0(const uint8_t *group, const int8_t *a, int ro
 // Eight weight rows (one block) by activation rows t0..<t0+rows of one tile.
 // No prefetch inside the group loop: there it costs the Q4_1 kernel half its speed
 // (registers).
-ALWAYS_INLINE void tile_dot(int type, const uint8_t *block, long groups, int8_rows_t x, long t0, int rows,
+ALWAYS_INLINE void tile_dot(int type, int vnni, const uint8_t *block, long groups, int8_rows_t x, long t0, int rows,
                             float *out, long outStride) {
     const long first = t0 / MAX_TILE * groups * MAX_TILE;  // this tile's group 0, row 0
     __m256 acc[MAX_TILE];
@@ -114,8 +151,8 @@ ALWAYS_INLINE void tile_dot(int type, const uint8_t *block, long groups, int8_ro
         const uint8_t *group = block + g * group_bytes(type);
         const long at = first + g * MAX_TILE;
         __m256i sums[MAX_TILE];
-        if (type == Q4_1) group_sums_q4_1(group, x.values + 32 * at, rows, sums);
-        else group_sums_q8_0(group, x.values + 32 * at, rows, sums);
+        if (type == Q4_1) group_sums_q4_1(vnni, group, x.values + 32 * at, rows, sums);
+        else group_sums_q8_0(vnni, group, x.values + 32 * at, rows, sums);
         const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)group));
         for (int r = 0; r < rows; r++)
             acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums[r]), _mm256_mul_ps(d, _mm256_set1_ps(x.scales[at + r])), acc[r]);
@@ -127,7 +164,7 @@ ALWAYS_INLINE void tile_dot(int type, const uint8_t *block, long groups, int8_ro
     for (int r = 0; r < rows; r++) _mm256_storeu_ps(out + (t0 + r) * outStride, acc[r]);
 }
 
-ALWAYS_INLINE void dot(int type, const uint8_t *interleaved, long blockLo, long blockHi, long cols,
+ALWAYS_INLINE void dot(int type, int vnni, const uint8_t *interleaved, long blockLo, long blockHi, long cols,
                        const void *scratch, long T, float *out, long outStride, const void *prefetch,
                        long prefetchBytes) {
     const long groups = cols / 32, blockBytes = groups * group_bytes(type);
@@ -142,18 +179,18 @@ ALWAYS_INLINE void dot(int type, const uint8_t *interleaved, long blockLo, long 
         float *o = out + 8 * b;
         long t = 0;
         for (; t + MAX_TILE <= T; t += MAX_TILE) {
-            tile_dot(type, w, groups, x, t, MAX_TILE, o, outStride);
+            tile_dot(type, vnni, w, groups, x, t, MAX_TILE, o, outStride);
             prefetch_advance(&pf);
         }
         // The remainder, each size its own specialisation (the rows stay in registers).
         switch (T - t) {
-        case 7: tile_dot(type, w, groups, x, t, 7, o, outStride); break;
-        case 6: tile_dot(type, w, groups, x, t, 6, o, outStride); break;
-        case 5: tile_dot(type, w, groups, x, t, 5, o, outStride); break;
-        case 4: tile_dot(type, w, groups, x, t, 4, o, outStride); break;
-        case 3: tile_dot(type, w, groups, x, t, 3, o, outStride); break;
-        case 2: tile_dot(type, w, groups, x, t, 2, o, outStride); break;
-        case 1: tile_dot(type, w, groups, x, t, 1, o, outStride); break;
+        case 7: tile_dot(type, vnni, w, groups, x, t, 7, o, outStride); break;
+        case 6: tile_dot(type, vnni, w, groups, x, t, 6, o, outStride); break;
+        case 5: tile_dot(type, vnni, w, groups, x, t, 5, o, outStride); break;
+        case 4: tile_dot(type, vnni, w, groups, x, t, 4, o, outStride); break;
+        case 3: tile_dot(type, vnni, w, groups, x, t, 3, o, outStride); break;
+        case 2: tile_dot(type, vnni, w, groups, x, t, 2, o, outStride); break;
+        case 1: tile_dot(type, vnni, w, groups, x, t, 1, o, outStride); break;
         }
         if (T > t) prefetch_advance(&pf);
     }
@@ -161,6 +198,13 @@ ALWAYS_INLINE void dot(int type, const uint8_t *interleaved, long blockLo, long 
 
 void graft_int8_dot(int type, const uint8_t *interleaved, long blockLo, long blockHi, long cols, const void *scratch,
                     long T, float *out, long outStride, const void *prefetch, long prefetchBytes) {
-    if (type == Q4_1) dot(Q4_1, interleaved, blockLo, blockHi, cols, scratch, T, out, outStride, prefetch, prefetchBytes);
-    else dot(Q8_0, interleaved, blockLo, blockHi, cols, scratch, T, out, outStride, prefetch, prefetchBytes);
+#define DOT(type, vnni) dot(type, vnni, interleaved, blockLo, blockHi, cols, scratch, T, out, outStride, prefetch, prefetchBytes)
+    if (graft_int8_vnni()) {
+        if (type == Q4_1) DOT(Q4_1, 1);
+        else DOT(Q8_0, 1);
+    } else {
+        if (type == Q4_1) DOT(Q4_1, 0);
+        else DOT(Q8_0, 0);
+    }
+#undef DOT
 }

@@ -163,10 +163,12 @@ struct BenchCommand: AsyncParsableCommand {
                 "gmacs_per_second": tokens(rows) * Double(bench.macsPerToken) / r.seconds / 1e9,
             ]
             for (kind, seconds) in r.perKind { fields["share_" + kind] = seconds / r.seconds }
+            if bench.model.decodeActivations == .int8 { fields["vnni"] = MatMul.int8UsesVNNI }
             report(fields)
         }
         report(["name": "kernel_ratios", "runs": runs,
                 "rows_32_over_1": EngineBench.median(rounds.map { tokens(32) / $0[2].seconds / (tokens(1) / $0[0].seconds) })])
+        if bench.model.decodeActivations == .int8 && MatMul.int8UsesVNNI { vnniTable(bench, tokens: tokens) }
 
         // The side paths of 32 decode rows (all seven projections, --adapter-rank), tokens/s
         // of the side path alone, the sets alternating: one adapter for all; two taking
@@ -210,6 +212,26 @@ struct BenchCommand: AsyncParsableCommand {
                     "kv_gb_per_second": Double(attention.bytesPerStep) / perStep / 1e9])
         }
         stepTable(bench, kvPrecision: kvPrecision, distinct: distinct)
+    }
+
+    // The int8 products with AVX-VNNI against the AVX2 kernels (identical results), the
+    // two taking turns in each round; each ratio the median of the rounds' own.
+    private func vnniTable(_ bench: KernelBench, tokens: (Int) -> Double) {
+        defer { MatMul.int8UsesVNNI = true }
+        for rows in [1, 32] {
+            var vnni: [Double] = [], avx2: [Double] = []
+            for round in 0...runs {
+                let seconds = [false, true].map { on in
+                    MatMul.int8UsesVNNI = on
+                    return bench.measure(rows: rows, passes: Int(tokens(rows)) / rows).seconds
+                }
+                if round > 0 { (avx2, vnni) = (avx2 + [seconds[0]], vnni + [seconds[1]]) }
+            }
+            report(["name": "kernels_int8_vnni", "rows": rows, "runs": runs,
+                    "tokens_per_second_avx2": tokens(rows) / EngineBench.median(avx2),
+                    "tokens_per_second_vnni": tokens(rows) / EngineBench.median(vnni),
+                    "vnni_over_avx2": EngineBench.median(zip(avx2, vnni).map { $0 / $1 })])
+        }
     }
 
     // Whole decode steps outside the engine, the sets of sequences taking turns within

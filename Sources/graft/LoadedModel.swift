@@ -13,7 +13,7 @@ struct LoadedModel {
     let kvPrecision: KVPrecision
 
     init(options: ModelOptions) throws {
-        options.configureThreads()
+        options.configureKernels()
         let path = options.modelPath
         guard FileManager.default.fileExists(atPath: path) else {
             throw CommandError("model file not found at \(path); run scripts/setup.sh to fetch the default model, or pass --model")

@@ -31,6 +31,9 @@ struct ModelOptions: ParsableArguments {
         valueName: "f32|f16"))
     var kvCache: KVPrecision = .f32
 
+    @Flag(name: .customLong("no-vnni"), help: "With --activations int8, keep to the AVX2 kernels on a CPU that has AVX-VNNI (by default used there: the same results, faster).")
+    var noVNNI = false
+
     /// The layout asked for, else the default for the chosen activations.
     var weightLayout: WeightLayout { layout ?? .defaultLayout(for: activations) }
 
@@ -47,8 +50,10 @@ struct ModelOptions: ParsableArguments {
         }
     }
 
-    /// Sets the kernel thread count once, before any kernel runs.
-    func configureThreads() {
+    /// Sets the kernel thread count and the int8 kernels' instructions once, before any
+    /// kernel runs.
+    func configureKernels() {
         Parallel.threadCount = threads ?? Parallel.defaultThreadCount()
+        if noVNNI { MatMul.int8UsesVNNI = false }
     }
 }

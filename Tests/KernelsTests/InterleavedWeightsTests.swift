@@ -166,6 +166,32 @@ import Kernels
         }
     }
 
+    /// Every tile size and several tiles, on random data and on the integer extremes of
+    /// the test above (where a saturating or overflowing sum would differ).
+    @Test(.enabled(if: MatMul.cpuHasInt8VNNI, "the CPU has no AVX-VNNI"), arguments: types)
+    func int8KernelsWithAndWithoutVNNIAreBitIdentical(type: GGMLType) {
+        defer { MatMul.int8UsesVNNI = true }
+        for T in [1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 32] {
+            // Given random weights and activations of mixed magnitudes, and integer extremes
+            let m = Matrices(type, rows: 40, cols: 192, seed: 900 + UInt64(T))
+            var rng = TestRandom(seed: 950 + UInt64(T))
+            let extremes = (0..<(T * m.cols)).map { i in Float(i % 3 == 0 ? 127 : Int(rng.next() % 255) - 127) }
+            let mixed = m.activations(rows: T, seed: 901 + UInt64(T)).enumerated().map { i, v in v * (i % 5 == 0 ? 30 : 1) }
+            m.withBoth { _, interleaved in
+                for x in [mixed, extremes] {
+                    // When multiplied by the AVX2 kernels and by the VNNI ones
+                    MatMul.int8UsesVNNI = false
+                    let plain = product(interleaved, x, T: T, path: .rowwise(.int8))
+                    MatMul.int8UsesVNNI = true
+                    #expect(MatMul.int8UsesVNNI)
+                    let vnni = product(interleaved, x, T: T, path: .rowwise(.int8))
+                    // Then every output is the same float
+                    #expect(vnni == plain, "\(T) rows")
+                }
+            }
+        }
+    }
+
     @Test(arguments: types)
     func dequantizedRowsAndThePromptPathEqualTheRowMajorOnes(type: GGMLType) {
         // Given a matrix in both layouts

@@ -36,4 +36,12 @@ void graft_int8_prepare(const float *x, long xStride, long T, long cols, void *s
 void graft_int8_dot(int type, const uint8_t *interleaved, long blockLo, long blockHi, long cols, const void *scratch,
                     long T, float *out, long outStride, const void *prefetch, long prefetchBytes);
 
+/// Whether the CPU has AVX-VNNI, which graft_int8_dot then uses unless switched off:
+/// the same integers in fewer instructions, so the results are bit-identical either way.
+int graft_int8_has_vnni(void);
+/// Whether graft_int8_dot uses AVX-VNNI now.
+int graft_int8_vnni(void);
+/// Uses AVX-VNNI when `on` and the CPU has it, else the plain AVX2 kernels.
+void graft_int8_set_vnni(int on);
+
 #endif

@@ -20,3 +20,16 @@ extension MatMul {
         }
     }
 }
+
+extension MatMul {
+    /// Whether this CPU has AVX-VNNI, which the int8 kernels then use by default: the
+    /// same integer sums in fewer instructions, so results are bit-identical either way.
+    public static var cpuHasInt8VNNI: Bool { graft_int8_has_vnni() != 0 }
+
+    /// Whether the int8 kernels use AVX-VNNI now; setting true on a CPU without it
+    /// leaves it off. For tests and benchmarks comparing the two kernels.
+    public static var int8UsesVNNI: Bool {
+        get { graft_int8_vnni() != 0 }
+        set { graft_int8_set_vnni(newValue ? 1 : 0) }
+    }
+}
