@@ -27,6 +27,7 @@ public enum AdapterError: Error, CustomStringConvertible, Sendable {
     /// One half of an A/B pair without the other.
     case missingPair(present: String, missing: String)
     case noWeights
+    case nonFiniteWeights(layer: Int, target: LoRATarget, matrix: String)
 
     public var description: String {
         switch self {
@@ -68,6 +69,8 @@ public enum AdapterError: Error, CustomStringConvertible, Sendable {
             return "adapter: '\(present)' has no matching '\(missing)'"
         case .noWeights:
             return "adapter: no LoRA weights"
+        case .nonFiniteWeights(let layer, let target, let matrix):
+            return "adapter: layer \(layer) \(target.rawValue) lora_\(matrix) holds NaN or infinite values (hint: a diverged training run?)"
         }
     }
 }

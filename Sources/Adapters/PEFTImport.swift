@@ -1,10 +1,12 @@
+import Kernels
 import ModelFormats
 
 // Loads a PEFT LoRA folder (adapter_config.json + adapter_model.safetensors) and checks it
 // against the base model before anything runs: every tensor must be the A or B of a
 // projection the config targets, on a layer it transforms, with the base model's shape.
 extension LoRAAdapter {
-    public static func loadPEFT(directory: String, base: BaseModelShape) throws(AdapterError) -> LoRAAdapter {
+    public static func loadPEFT(directory: String, base: BaseModelShape,
+                                precision: LoRAWeightPrecision = .f16) throws(AdapterError) -> LoRAAdapter {
         try base.validate()
         let configPath = directory + "/adapter_config.json"
         let weightsPath = directory + "/adapter_model.safetensors"
@@ -45,8 +47,9 @@ extension LoRAAdapter {
             }
         }
         // Values are read (and widened to f32) one projection at a time, so loading holds
-        // one projection in f32 beside the halves, not the whole adapter.
-        return try LoRAAdapter(shape: base, useRSLoRA: config.useRSLoRA, projections: pairs.map(\.projection)) { i throws(AdapterError) in
+        // one projection in f32 beside the stored weights, not the whole adapter.
+        return try LoRAAdapter(shape: base, useRSLoRA: config.useRSLoRA, precision: precision,
+                               projections: pairs.map(\.projection)) { i throws(AdapterError) in
             do throws(SafetensorsError) {
                 return (try file.floats(pairs[i].a), try file.floats(pairs[i].b))
             } catch {

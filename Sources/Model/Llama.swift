@@ -161,7 +161,7 @@ public final class LlamaModel: @unchecked Sendable {
             adapter._withUnsafeGuaranteedRef { adapter in
                 guard let lora = adapter.weights(layer: layer, target: target) else { return }
                 precondition(lora.rank <= s.maxAdapterRank, "adapter rank \(lora.rank) above the run state's \(s.maxAdapterRank)")
-                s.loraRows[count] = LoRARow(row: span.firstRow, a: lora.a, bT: lora.bT, rank: lora.rank, scale: lora.scale)
+                s.loraRows[count] = lora.row(span.firstRow)
                 s.loraSpans[count] = lora.packedSpan
                 count += 1
             }
@@ -187,8 +187,9 @@ public final class LlamaModel: @unchecked Sendable {
                 guard let lora = adapter.weights(layer: layer, target: target) else { return }
                 precondition(lora.rank <= s.maxAdapterRank, "adapter rank \(lora.rank) above the run state's \(s.maxAdapterRank)")
                 loraGemmForward(out: out + first * w.rows, outStride: w.rows, x: inp + first * w.cols, xStride: w.cols,
-                                T: rows, a: lora.a, bT: lora.bT, rank: lora.rank, inDim: lora.inDim, outDim: lora.outDim,
-                                scale: lora.scale, scratch: s.loraWeightScratch, shrink: s.loraShrink)
+                                T: rows, a: lora.a, bT: lora.bT, precision: lora.precision, rank: lora.rank,
+                                inDim: lora.inDim, outDim: lora.outDim, scale: lora.scale, rankScales: lora.rankScales,
+                                scratch: s.loraWeightScratch, shrink: s.loraShrink)
             }
         }
     }

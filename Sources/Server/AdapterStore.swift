@@ -1,5 +1,6 @@
 import Adapters
 import Foundation
+import Kernels
 
 /// The adapters under `DATA/adapters/NAME/` (PEFT files), found once at start. Requests
 /// name an adapter; its weights load on first use, in the requesting handler's task,
@@ -14,13 +15,15 @@ public final class AdapterStore: Sendable {
     public let entries: [String: Entry]
     private let shape: BaseModelShape
     private let cache: AdapterCache
+    private let precision: LoRAWeightPrecision
 
     /// Lists `dataDirectory/adapters`; a missing folder means no adapters. `cacheBytes`
-    /// bounds the loaded adapters' weights (held as halves): the default 512 MiB keeps 54
-    /// rank-16 adapters on all seven projections of SmolLM2-135M, more than the 32
-    /// sequences the engine runs at once by default, so a full batch of distinct
-    /// adapters stays loaded.
-    public init(dataDirectory: String, shape: BaseModelShape, cacheBytes: Int = 512 << 20) throws {
+    /// bounds the loaded adapters' weights (held as `precision`): the default 512 MiB
+    /// keeps 54 rank-16 adapters on all seven projections of SmolLM2-135M as halves (108
+    /// as int8), more than the 32 sequences the engine runs at once by default, so a
+    /// full batch of distinct adapters stays loaded.
+    public init(dataDirectory: String, shape: BaseModelShape, cacheBytes: Int = 512 << 20,
+                precision: LoRAWeightPrecision = .f16) throws {
         let root = URL(fileURLWithPath: dataDirectory).appendingPathComponent("adapters")
         let files = FileManager.default
         var entries: [String: Entry] = [:]
@@ -35,6 +38,7 @@ public final class AdapterStore: Sendable {
         self.entries = entries
         self.shape = shape
         self.cache = AdapterCache(capacityBytes: cacheBytes)
+        self.precision = precision
     }
 
     public var names: [String] { entries.keys.sorted() }
@@ -45,7 +49,9 @@ public final class AdapterStore: Sendable {
     func adapter(named name: String, model: String) throws(OpenAIError) -> LoRAAdapter {
         guard let entry = entries[name] else { throw .modelNotFound(model) }
         do {
-            return try cache.adapter(for: name) { try LoRAAdapter.loadPEFT(directory: entry.directory, base: shape) }
+            return try cache.adapter(for: name) {
+                try LoRAAdapter.loadPEFT(directory: entry.directory, base: shape, precision: precision)
+            }
         } catch {
             // A broken folder fails only the requests that name it.
             throw OpenAIError(status: .internalServerError, message: "The adapter '\(name)' cannot be loaded: \(error)",

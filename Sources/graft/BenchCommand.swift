@@ -48,7 +48,10 @@ struct BenchCommand: AsyncParsableCommand {
         let threads = Parallel.threadCount
         let bench = EngineBench(loaded: loaded)
         if memory { return try await memoryTable(bench) }
-        if kernels { return kernelTable(KernelBench(model: model), kvPrecision: loaded.kvPrecision) }
+        if kernels {
+            return kernelTable(KernelBench(model: model), kvPrecision: loaded.kvPrecision,
+                               adapterPrecision: loaded.adapterPrecision)
+        }
 
         // Prefill: one prompt in one forward pass, submit to finish.
         let prompt = bench.prompt(tokens: prefillTokens, variant: 0)
@@ -78,7 +81,9 @@ struct BenchCommand: AsyncParsableCommand {
 
         // Batched decode: aggregate tokens/s while every stream is decoding.
         let shape = model.adapterShape
-        let distinct = (0..<32).map { LoRAAdapter.random(shape: shape, rank: adapterRank, seed: UInt64($0)) }
+        let distinct = (0..<32).map {
+            LoRAAdapter.random(shape: shape, rank: adapterRank, seed: UInt64($0), precision: loaded.adapterPrecision)
+        }
         let cases: [(name: String, streams: Int, adapters: (Int) -> LoRAAdapter?)] = [
             ("decode_batch_1", 1, { _ in nil }),
             ("decode_batch_8", 8, { _ in nil }),
@@ -101,7 +106,8 @@ struct BenchCommand: AsyncParsableCommand {
         }
         for (i, c) in cases.enumerated() {
             report(["name": c.name, "streams": c.streams, "adapters": c.name.contains("distinct") ? c.streams : c.name.contains("adapter") ? 1 : 0,
-                    "adapter_rank": adapterRank, "tokens_per_stream": decodeTokens / 2,
+                    "adapter_rank": adapterRank, "adapter_weights": loaded.adapterPrecision.rawValue,
+                    "tokens_per_stream": decodeTokens / 2,
                     "tokens_per_second": EngineBench.median(rounds.map { $0[i] }), "runs": runs, "threads": threads])
         }
         func ratio(_ a: String, _ b: String) -> Double {
@@ -125,7 +131,8 @@ struct BenchCommand: AsyncParsableCommand {
         var baseline: Int?
         for count in [0, 8, 32] {
             while adapters.count < count {
-                adapters.append(LoRAAdapter.random(shape: shape, rank: adapterRank, seed: UInt64(adapters.count)))
+                adapters.append(LoRAAdapter.random(shape: shape, rank: adapterRank, seed: UInt64(adapters.count),
+                                                   precision: bench.loaded.adapterPrecision))
             }
             let streams = (0..<32).map { bench.prompt(tokens: 24 + $0 % 8, variant: $0 + 2) }
             let assigned: [LoRAAdapter?] = (0..<32).map { count == 0 ? nil : adapters[$0 % count] }
@@ -145,7 +152,7 @@ struct BenchCommand: AsyncParsableCommand {
     // Rounds go through every row count in turn (after one warm-up round), so drift in
     // the machine's load falls on all alike; each figure is the median over rounds.
     // Passes per measurement scale down with rows so each takes a similar time.
-    private func kernelTable(_ bench: KernelBench, kvPrecision: KVPrecision) {
+    private func kernelTable(_ bench: KernelBench, kvPrecision: KVPrecision, adapterPrecision: LoRAWeightPrecision) {
         let rowCounts = [1, 8, 32]
         func tokens(_ rows: Int) -> Double { Double(rows * max(1, 16 / rows)) }
         var rounds: [[KernelBench.Result]] = []
@@ -173,20 +180,29 @@ struct BenchCommand: AsyncParsableCommand {
         // The side paths of 32 decode rows (all seven projections, --adapter-rank), tokens/s
         // of the side path alone, the sets alternating: one adapter for all; two taking
         // turns, so every row has its own weights but they stay in L3; one each, streamed
-        // from memory.
+        // from memory; and one each held in the other precision, for a same-run ratio.
         let shape = bench.model.adapterShape
-        let distinct = (0..<32).map { LoRAAdapter.random(shape: shape, rank: adapterRank, seed: UInt64($0)) }
+        func adapters(_ precision: LoRAWeightPrecision) -> [LoRAAdapter] {
+            (0..<32).map { LoRAAdapter.random(shape: shape, rank: adapterRank, seed: UInt64($0), precision: precision) }
+        }
+        let distinct = adapters(adapterPrecision)
+        let otherPrecision: LoRAWeightPrecision = adapterPrecision == .f16 ? .int8 : .f16
         let sideRows = 32, sidePasses = 2
-        let sets = [[distinct[0]], Array(distinct[0..<2]), distinct]
+        let sets = [[distinct[0]], Array(distinct[0..<2]), distinct, adapters(otherPrecision)]
         var sideSeconds: [[Double]] = sets.map { _ in [] }
         for round in 0...runs {
             let seconds = sets.map { bench.measureSidePath(rows: sideRows, adapters: $0, passes: sidePasses) }
             if round > 0 { for i in sets.indices { sideSeconds[i].append(seconds[i]) } }
         }
-        for (i, adapters) in sets.map(\.count).enumerated() {
-            report(["name": "kernels_side_path", "rows": sideRows, "adapters": adapters, "adapter_rank": adapterRank,
-                    "runs": runs, "tokens_per_second": Double(sideRows * sidePasses) / EngineBench.median(sideSeconds[i])])
+        for (i, set) in sets.enumerated() {
+            report(["name": "kernels_side_path", "rows": sideRows, "adapters": set.count, "adapter_rank": adapterRank,
+                    "adapter_weights": set[0].precision.rawValue, "runs": runs,
+                    "tokens_per_second": Double(sideRows * sidePasses) / EngineBench.median(sideSeconds[i])])
         }
+        report(["name": "kernels_side_path_ratios", "runs": runs, "adapters": 32,
+                "int8_over_f16": EngineBench.median(zip(sideSeconds[2], sideSeconds[3]).map {
+                    adapterPrecision == .int8 ? $1 / $0 : $0 / $1
+                })])
 
         // Attention alone, 32 decode rows, their KV blocks scattered: all at 512 positions;
         // and staggered, 1024 down to 32 positions in arrival order, as continuous

@@ -57,7 +57,9 @@ struct GenerateCommand: AsyncParsableCommand {
         let promptTokens = chat
             ? try loaded.chatPrompt(user: prompt, system: system)
             : tokenizer.encode(prompt, parseSpecialTokens: true, addBOS: false)
-        let lora = try adapter.map { try LoRAAdapter.loadPEFT(directory: $0, base: loaded.model.adapterShape) }
+        let lora = try adapter.map {
+            try LoRAAdapter.loadPEFT(directory: $0, base: loaded.model.adapterShape, precision: loaded.adapterPrecision)
+        }
         let engine = BatchEngine(model: loaded.model, tokenizer: tokenizer, configuration: EngineConfiguration(
             maxRunningSequences: 1, maxContext: promptTokens.count + maxTokens,
             maxAdapterRank: max(64, lora?.maxRank ?? 0), kvPrecision: loaded.kvPrecision))

@@ -85,7 +85,7 @@ struct KernelBench {
                     var inDim = 0, outDim = 0
                     for t in 0..<T {
                         let w = adapters[t % adapters.count].weights(layer: l, target: target)!
-                        rows[t] = LoRARow(row: t, a: w.a, bT: w.bT, rank: w.rank, scale: w.scale)
+                        rows[t] = w.row(t)
                         (inDim, outDim) = (w.inDim, w.outDim)
                     }
                     total += Self.seconds {

@@ -11,6 +11,8 @@ struct LoadedModel {
     let chatTemplate: ChatTemplate
     /// How engines serving this model store their KV cache.
     let kvPrecision: KVPrecision
+    /// How adapters loaded for this model hold their weights.
+    let adapterPrecision: LoRAWeightPrecision
 
     init(options: ModelOptions) throws {
         options.configureKernels()
@@ -24,11 +26,12 @@ struct LoadedModel {
         tokenizer = try Tokenizer(vocabulary: TokenizerVocabulary(gguf: gguf))
         chatTemplate = try gguf.metadata["tokenizer.chat_template"]?.string.map { try ChatTemplate(source: $0) } ?? .chatML
         kvPrecision = options.kvCache
+        adapterPrecision = options.adapterWeights
         let c = model.config
-        log(String(format: "loaded %@: %@, %d layers, dim %d, vocab %d, %@ decode activations, %@ weights, %@ KV cache, in %.2f s",
+        log(String(format: "loaded %@: %@, %d layers, dim %d, vocab %d, %@ decode activations, %@ weights, %@ KV cache, %@ adapter weights, in %.2f s",
                    (path as NSString).lastPathComponent, c.architecture, c.nLayers, c.dim, c.vocabSize,
                    options.activations.rawValue, options.weightLayout.rawValue, kvPrecision.rawValue,
-                   Date().timeIntervalSince(started)))
+                   adapterPrecision.rawValue, Date().timeIntervalSince(started)))
     }
 
     /// Prompt tokens for a chat of one user message (after an optional system message),

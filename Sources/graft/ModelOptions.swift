@@ -5,6 +5,7 @@ import Kernels
 extension MatMul.ActivationPrecision: ExpressibleByArgument {}
 extension WeightLayout: ExpressibleByArgument {}
 extension KVPrecision: ExpressibleByArgument {}
+extension LoRAWeightPrecision: ExpressibleByArgument {}
 
 /// Options every model-loading command shares.
 struct ModelOptions: ParsableArguments {
@@ -30,6 +31,11 @@ struct ModelOptions: ParsableArguments {
         "How the KV cache stores keys and values: f32 (exact) or f16 (half the memory, so twice the positions in the same blocks, and half the bytes attention reads; each key and value rounded once, as llama.cpp's default cache).",
         valueName: "f32|f16"))
     var kvCache: KVPrecision = .f32
+
+    @Option(name: .customLong("adapter-weights"), help: ArgumentHelp(
+        "How loaded LoRA adapters hold their weights: f16 (halves, within the reference tolerance) or int8 (one scale per rank of A and of B: half the memory, and half the bytes the side path of many distinct adapters streams each step).",
+        valueName: "f16|int8"))
+    var adapterWeights: LoRAWeightPrecision = .f16
 
     @Flag(name: .customLong("no-vnni"), help: "With --activations int8, keep to the AVX2 kernels on a CPU that has AVX-VNNI (by default used there: the same results, faster).")
     var noVNNI = false

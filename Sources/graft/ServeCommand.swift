@@ -88,7 +88,7 @@ struct ServeCommand: AsyncParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         let loaded = try LoadedModel(options: options)
         let adapters = try AdapterStore(dataDirectory: data, shape: loaded.model.adapterShape,
-                                        cacheBytes: adapterCacheMB << 20)
+                                        cacheBytes: adapterCacheMB << 20, precision: loaded.adapterPrecision)
         let engine = BatchEngine(model: loaded.model, tokenizer: loaded.tokenizer,
                                  configuration: try engineConfiguration(loaded))
         var logger = Logger(label: "graft")

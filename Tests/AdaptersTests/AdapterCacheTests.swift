@@ -28,12 +28,12 @@ import Testing
         let cache = AdapterCache(capacityBytes: size)
         var held: LoRAAdapter? = try cache.adapter(for: "a") { LoRAAdapter.random(shape: shape, rank: 4, seed: 2) }
         weak var watch = held
-        let before = held!.weights(layer: 1, target: .down)!.a[3]
+        let before = held!.weights(layer: 1, target: .down)!.aRowMajor()[3]
         // When "b" evicts it
         _ = try cache.adapter(for: "b") { LoRAAdapter.random(shape: shape, rank: 4, seed: 3) }
         #expect(!cache.contains("a"))
         // Then the holder still reads the same weights, and the memory goes with the last holder
-        #expect(held!.weights(layer: 1, target: .down)!.a[3] == before)
+        #expect(held!.weights(layer: 1, target: .down)!.aRowMajor()[3] == before)
         held = nil
         #expect(watch == nil)
     }

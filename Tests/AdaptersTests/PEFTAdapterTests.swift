@@ -1,4 +1,5 @@
 import Adapters
+import Kernels
 import Foundation
 import ModelFormats
 import Testing
@@ -264,6 +265,51 @@ import Testing
         #expect(x.aRowMajor() == y.aRowMajor() && x.bRowMajor() == y.bRowMajor())
     }
 
+    @Test(arguments: LoRAWeightPrecision.allCases)
+    func nonFiniteWeightsAreRefused(precision: LoRAWeightPrecision) {
+        // Given a B holding one infinity, and an A holding one NaN
+        var infiniteB = values(8, seed: 5), nanA = values(16, seed: 6)
+        infiniteB[3] = .infinity
+        nanA[7] = .nan
+        for (a, b, matrix) in [(values(16, seed: 6), infiniteB, "B"), (nanA, values(8, seed: 5), "A")] {
+            // When loaded
+            let error = loadError { () throws(AdapterError) -> LoRAAdapter in
+                try LoRAAdapter(shape: tiny, rank: 2, alpha: 2, useRSLoRA: false, precision: precision,
+                                tensors: [(layer: 1, target: .v, a: a, b: b)])
+            }
+            // Then it is refused, naming the matrix
+            guard case .nonFiniteWeights(1, .v, matrix)? = error else {
+                Issue.record("expected non-finite \(matrix) refused, got \(String(describing: error))")
+                continue
+            }
+            #expect(error!.description.contains("NaN or infinite"))
+        }
+    }
+
+    @Test func int8WeightsRoundEachRankToItsOwnScale() throws {
+        // Given ranks of very different magnitudes, one all zero
+        let a = values(8, seed: 1).map { $0 * 1e-4 } + values(8, seed: 2).map { $0 * 50 }
+        let b: [Float] = (0..<8).flatMap { o -> [Float] in [Float(o) - 3.5, 0] }  // B (8, 2): rank 1 all zero
+        let adapter = try LoRAAdapter(shape: tiny, rank: 2, alpha: 2, useRSLoRA: false, precision: .int8,
+                                      tensors: [(layer: 0, target: .o, a: a, b: b)])
+        let v = try #require(adapter.weights(layer: 0, target: .o))
+        // Then each held value is within half its rank's step of the original
+        #expect(v.precision == .int8 && v.aFactor == 1 && v.bFactor == 1)
+        for (r, rank) in [Array(a[0..<8]), Array(a[8..<16])].enumerated() {
+            let step = rank.map(abs).max()! / 127
+            #expect(abs(v.aScale(rank: r) - step) <= step * 1e-6)
+            for (held, original) in zip(v.aRowMajor()[(r * 8)..<(r * 8 + 8)], rank) {
+                #expect(abs(held - original) <= step / 2 * 1.0001)
+            }
+        }
+        // And B's rank 0 is within half its step, its all-zero rank 1 exactly zero
+        let held = v.bRowMajor(), bStep: Float = 3.5 / 127
+        #expect(v.bScale(rank: 1) == 0)
+        for i in 0..<16 {
+            #expect(i % 2 == 0 ? abs(held[i] - b[i]) <= bStep / 2 * 1.0001 : held[i] == 0, "B element \(i)")
+        }
+    }
+
     @Test func weightsAreHeldAsHalvesWithoutLosingSmallOrLargeValues() throws {
         // Given v's A far below the half's normal range (1e-6) and o's B far above its
         // maximum (1e6), and f16 and bf16 files of values a half holds exactly
@@ -291,7 +337,7 @@ import Testing
         #expect(isHalfRounding(v.bRowMajor(), of: values(8, seed: 5)) && isHalfRounding(o.aRowMajor(), of: values(16, seed: 6)))
         // And the kernels' one multiplier undoes the power-of-two scaling exactly
         #expect(v.scale == 1 * v.aFactor * v.bFactor && o.scale == 1 * o.aFactor * o.bFactor)  // alpha 2 / rank 2
-        #expect(v.aRowMajor() == (0..<16).map { Float(v.a[$0]) * v.aFactor })
+        #expect(v.aRowMajor() == (0..<16).map { Float(v.a.load(fromByteOffset: 2 * $0, as: Float16.self)) * v.aFactor })
         // And halves and bfloat16s of a half's precision load exactly
         let fromF16 = try loadTiny(weights: f16), fromBF16 = try loadTiny(weights: bf16)
         let q16 = try #require(fromF16.weights(layer: 1, target: .q)), qBF16 = try #require(fromBF16.weights(layer: 1, target: .q))

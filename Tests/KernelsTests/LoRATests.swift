@@ -173,8 +173,8 @@ private func pack(_ count: Int, _ body: (UnsafeMutablePointer<Float16>) -> Void)
 
 extension Array {
     /// Base pointers of each element array, valid inside `body`.
-    fileprivate func withPointers<R>(_ body: ([UnsafePointer<Float16>]) -> R) -> R where Element == [Float16] {
-        var pointers: [UnsafePointer<Float16>] = []
+    fileprivate func withPointers<R, E>(_ body: ([UnsafePointer<E>]) -> R) -> R where Element == [E] {
+        var pointers: [UnsafePointer<E>] = []
         func nest(_ i: Int) -> R {
             if i == count { return body(pointers) }
             return self[i].withUnsafeBufferPointer { buffer in
@@ -183,5 +183,83 @@ extension Array {
             }
         }
         return nest(0)
+    }
+}
+
+/// One adapter's weights held as int8 for a test: A (rank×in) and Bᵀ (rank×out) as
+/// bytes with a scale per rank, packed for the kernels.
+private struct Int8LoRA {
+    let rank: Int, inDim: Int, outDim: Int
+    let a: [Int8], bT: [Int8]
+    let rankScales: [Float]
+    let packedA: [Int8], packedBT: [Int8]
+
+    init(rank: Int, inDim: Int, outDim: Int, rng: inout TestRandom) {
+        (self.rank, self.inDim, self.outDim) = (rank, inDim, outDim)
+        let a = (0..<(rank * inDim)).map { _ in Int8(truncatingIfNeeded: Int(rng.next() % 255) - 127) }
+        let bT = (0..<(rank * outDim)).map { _ in Int8(truncatingIfNeeded: Int(rng.next() % 255) - 127) }
+        (self.a, self.bT) = (a, bT)
+        rankScales = rng.floats(rank).map { $0 / 1000 }
+        var packedA = [Int8](repeating: 99, count: LoRAPacking.count(rank: rank, cols: inDim))
+        var packedBT = [Int8](repeating: 99, count: LoRAPacking.count(rank: rank, cols: outDim))
+        packedA.withUnsafeMutableBufferPointer { LoRAPacking.packA($0.baseAddress!, a, rank: rank, inDim: inDim) }
+        packedBT.withUnsafeMutableBufferPointer { LoRAPacking.packBT($0.baseAddress!, bT, rank: rank, outDim: outDim) }
+        (self.packedA, self.packedBT) = (packedA, packedBT)
+    }
+
+    /// scale · Σ_r rankScales[r] · (A x)[r] · Bᵀ[r] for one row, naively in Double.
+    func reference(x: ArraySlice<Float>, scale: Float) -> [Double] {
+        let x = Array(x)
+        let ax = (0..<rank).map { r in (0..<inDim).reduce(0.0) { $0 + Double(a[r * inDim + $1]) * Double(x[$1]) } }
+        return (0..<outDim).map { o in
+            Double(scale) * (0..<rank).reduce(0.0) { $0 + Double(rankScales[$1]) * ax[$1] * Double(bT[$1 * outDim + o]) }
+        }
+    }
+}
+
+extension LoRATests {
+    /// Rows 0-2 share one adapter (a pair, then one alone), row 3 has another, row 4
+    /// none; dims exercising the wide, 8-wide and scalar parts of both loops.
+    @Test(arguments: [(77, 75, 5), (576, 1536, 16)])
+    func int8WeightsTakeTheirRankScalesOnBothPaths(inDim: Int, outDim: Int, rank: Int) {
+        // Given two int8 adapters with a scale per rank, and 5 rows
+        var rng = TestRandom(seed: UInt64(3 * inDim + rank))
+        let T = 5, stride = LoRAPacking.paddedRank(rank), scale: Float = 0.75
+        let adapters = (0..<2).map { _ in Int8LoRA(rank: rank, inDim: inDim, outDim: outDim, rng: &rng) }
+        let assignment: [Int?] = [0, 0, 0, 1, nil]
+        let x = rng.floats(T * inDim), base = rng.floats(T * outDim)
+        var decoded = base, prompt = base
+        var shrink = [Float](repeating: 0, count: T * stride)
+        var scratch = [Float](repeating: 0, count: loraGemmScratchCount(rows: 3, rank: rank, inDim: inDim, outDim: outDim))
+        adapters.map(\.packedA).withPointers { aPointers in
+            adapters.map(\.packedBT).withPointers { bPointers in
+                adapters.map(\.rankScales).withPointers { scalePointers in
+                    // When the rows run as decode rows
+                    let rows = assignment.enumerated().compactMap { t, k in
+                        k.map { LoRARow(row: t, a: aPointers[$0], bT: bPointers[$0], precision: .int8, rank: rank,
+                                        scale: scale, rankScales: scalePointers[$0]) }
+                    }
+                    loraRowsForward(out: &decoded, outStride: outDim, x: x, xStride: inDim, rows: rows, count: rows.count,
+                                    inDim: inDim, outDim: outDim, shrink: &shrink, shrinkStride: stride)
+                    // And adapter 0's rows as one prompt chunk
+                    loraGemmForward(out: &prompt, outStride: outDim, x: x, xStride: inDim, T: 3, a: aPointers[0],
+                                    bT: bPointers[0], precision: .int8, rank: rank, inDim: inDim, outDim: outDim,
+                                    scale: scale, rankScales: scalePointers[0], scratch: &scratch, shrink: &shrink)
+                }
+            }
+        }
+        // Then each row is base + its side path with every rank's scale, on both paths
+        for t in 0..<T {
+            let side = assignment[t].map { adapters[$0].reference(x: x[(t * inDim)..<((t + 1) * inDim)], scale: scale) }
+                ?? [Double](repeating: 0, count: outDim)
+            let magnitude = side.map(abs).max()! + 1
+            for o in 0..<outDim {
+                let expected = Double(base[t * outDim + o]) + side[o]
+                #expect(abs(Double(decoded[t * outDim + o]) - expected) < 1e-5 * magnitude, "decode row \(t) output \(o)")
+                if t < 3 {
+                    #expect(abs(Double(prompt[t * outDim + o]) - expected) < 1e-5 * magnitude, "prompt row \(t) output \(o)")
+                }
+            }
+        }
     }
 }

@@ -68,6 +68,15 @@ static inline __attribute__((always_inline)) graft_f32x8 graft_load_f16x8(const 
     return __builtin_convertvector(v, graft_f32x8);
 }
 
+// Eight signed bytes at p (any alignment) widened to floats: vpmovsxbd and
+// vcvtdq2ps, exact.
+static inline __attribute__((always_inline)) graft_f32x8 graft_load_i8x8(const void *p) {
+    typedef signed char graft_i8x8 __attribute__((ext_vector_type(8)));
+    graft_i8x8 v;
+    __builtin_memcpy(&v, p, sizeof v);
+    return __builtin_convertvector(v, graft_f32x8);
+}
+
 typedef unsigned short graft_u16x8 __attribute__((ext_vector_type(8)));
 
 // Eight floats rounded to IEEE halves (nearest, ties to even; out of range to

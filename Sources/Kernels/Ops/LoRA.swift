@@ -2,7 +2,8 @@ import CSIMD
 
 // The low-rank side path of one projection, added to the base projection's output
 // (never merged into the shared weights): out += scale · (x · Aᵀ) · B, with B given
-// transposed. Weights are IEEE halves in LoRAPacking's layout (below), math is f32.
+// transposed. Weights are halves or int8 (LoRAWeightPrecision) in LoRAPacking's layout
+// (below); int8 ranks carry a scale each, applied to x · Aᵀ. Math is f32.
 // x: (T, inDim) at row stride xStride; A: (rank, inDim); bT: (rank, outDim); out:
 // (T, outDim) at row stride outStride.
 //
@@ -18,13 +19,25 @@ import CSIMD
 /// adapter's weights for this projection.
 public struct LoRARow {
     public var row: Int
-    public var a: UnsafePointer<Float16>
-    public var bT: UnsafePointer<Float16>
+    public var a: UnsafeRawPointer
+    public var bT: UnsafeRawPointer
+    public var precision: LoRAWeightPrecision
     public var rank: Int
     public var scale: Float
+    /// Per rank, multiplying (x · Aᵀ)[r] after `scale`: int8 weights' own scales; nil
+    /// for halves.
+    public var rankScales: UnsafePointer<Float>?
 
+    public init(row: Int, a: UnsafeRawPointer, bT: UnsafeRawPointer, precision: LoRAWeightPrecision, rank: Int,
+                scale: Float, rankScales: UnsafePointer<Float>?) {
+        precondition((precision == .int8) == (rankScales != nil), "int8 weights, and only they, have rank scales")
+        (self.row, self.a, self.bT, self.precision, self.rank, self.scale, self.rankScales)
+            = (row, a, bT, precision, rank, scale, rankScales)
+    }
+
+    /// Half weights.
     public init(row: Int, a: UnsafePointer<Float16>, bT: UnsafePointer<Float16>, rank: Int, scale: Float) {
-        (self.row, self.a, self.bT, self.rank, self.scale) = (row, a, bT, rank, scale)
+        self.init(row: row, a: a, bT: bT, precision: .f16, rank: rank, scale: scale, rankScales: nil)
     }
 }
 
@@ -44,10 +57,17 @@ public func loraRowsForward(out: UnsafeMutablePointer<Float>, outStride: Int,
             precondition(LoRAPacking.paddedRank(r.rank) <= shrinkStride, "rank \(r.rank) above the shrink stride \(shrinkStride)")
             let pair = i + 1 < chunk.upperBound && rows[i + 1].sharesWeights(with: r)
             let second = pair ? rows[i + 1].row : r.row
-            loraSidePath(pair: pair, out: (out + r.row &* outStride, out + second &* outStride),
-                         x: (x + r.row &* xStride, x + second &* xStride), a: r.a, bT: r.bT,
-                         rank: r.rank, inDim: inDim, outDim: outDim, scale: r.scale,
-                         shrink: (shrink + i &* shrinkStride, shrink + (i &+ 1) &* shrinkStride))
+            let rowOut = (out + r.row &* outStride, out + second &* outStride)
+            let rowX = (x + r.row &* xStride, x + second &* xStride)
+            let rowShrink = (shrink + i &* shrinkStride, shrink + (i &+ 1) &* shrinkStride)
+            switch r.precision {
+            case .f16:
+                loraSidePath(LoRAHalf.self, pair: pair, out: rowOut, x: rowX, a: r.a, bT: r.bT, rank: r.rank, inDim: inDim,
+                             outDim: outDim, scale: r.scale, rankScales: r.rankScales, shrink: rowShrink)
+            case .int8:
+                loraSidePath(LoRAInt8.self, pair: pair, out: rowOut, x: rowX, a: r.a, bT: r.bT, rank: r.rank, inDim: inDim,
+                             outDim: outDim, scale: r.scale, rankScales: r.rankScales, shrink: rowShrink)
+            }
             i &+= pair ? 2 : 1
         }
     }
@@ -56,29 +76,43 @@ public func loraRowsForward(out: UnsafeMutablePointer<Float>, outStride: Int,
 extension LoRARow {
     /// Whether both rows apply the same matrices with the same scale.
     @inlinable func sharesWeights(with other: LoRARow) -> Bool {
-        a == other.a && bT == other.bT && rank == other.rank && scale == other.scale
+        a == other.a && bT == other.bT && precision == other.precision && rank == other.rank && scale == other.scale
+            && rankScales == other.rankScales
     }
 }
 
 /// Two pointers, one per row of a pair; the second is ignored for a single row.
 public typealias RowPair<P> = (P, P)
 
-// One row, or two rows of one adapter: s = scale · A·x, then out += Σ_r s[r]·Bᵀ[r]
-// with r in order. Each output element and each s[r] has one summation order whatever
-// the grouping around it (a pair shares loads, never sums), so a row's result never
-// depends on other rows. `pair` is a constant at each call site, so the single-row
-// body carries none of the pair's work. shrink: paddedRank(rank) floats per row.
+// One row, or two rows of one adapter: s = scale · A·x (times each rank's scale, if
+// any), then out += Σ_r s[r]·Bᵀ[r] with r in order. Each output element and each s[r]
+// has one summation order whatever the grouping around it (a pair shares loads, never
+// sums), so a row's result never depends on other rows. `pair` is a constant at each
+// call site, so the single-row body carries none of the pair's work. shrink:
+// paddedRank(rank) floats per row.
 @inlinable @inline(__always)
-func loraSidePath(pair: Bool, out: RowPair<UnsafeMutablePointer<Float>>, x: RowPair<UnsafePointer<Float>>,
-                  a: UnsafePointer<Float16>, bT: UnsafePointer<Float16>, rank: Int, inDim: Int, outDim: Int,
-                  scale: Float, shrink: RowPair<UnsafeMutablePointer<Float>>) {
+func loraSidePath<E: LoRAElement>(_: E.Type, pair: Bool, out: RowPair<UnsafeMutablePointer<Float>>,
+                                  x: RowPair<UnsafePointer<Float>>, a: UnsafeRawPointer, bT: UnsafeRawPointer,
+                                  rank: Int, inDim: Int, outDim: Int, scale: Float, rankScales: UnsafePointer<Float>?,
+                                  shrink: RowPair<UnsafeMutablePointer<Float>>) {
+    let s = (UnsafePointer(shrink.0), UnsafePointer(shrink.1))
     if pair {
-        loraShrink(pair: true, s: shrink, x: x, a: a, rank: rank, inDim: inDim, scale: scale)
-        loraExpand(pair: true, out: out, s: (UnsafePointer(shrink.0), UnsafePointer(shrink.1)), bT: bT, rank: rank, outDim: outDim)
+        loraShrink(E.self, pair: true, s: shrink, x: x, a: a, rank: rank, inDim: inDim, scale: scale)
+        applyRankScales(rankScales, shrink.0, rank)
+        applyRankScales(rankScales, shrink.1, rank)
+        loraExpand(E.self, pair: true, out: out, s: s, bT: bT, rank: rank, outDim: outDim)
     } else {
-        loraShrink(pair: false, s: shrink, x: x, a: a, rank: rank, inDim: inDim, scale: scale)
-        loraExpand(pair: false, out: out, s: (UnsafePointer(shrink.0), UnsafePointer(shrink.1)), bT: bT, rank: rank, outDim: outDim)
+        loraShrink(E.self, pair: false, s: shrink, x: x, a: a, rank: rank, inDim: inDim, scale: scale)
+        applyRankScales(rankScales, shrink.0, rank)
+        loraExpand(E.self, pair: false, out: out, s: s, bT: bT, rank: rank, outDim: outDim)
     }
+}
+
+/// s[r] *= rankScales[r] for r < rank, when there are rank scales.
+@inlinable @inline(__always)
+func applyRankScales(_ rankScales: UnsafePointer<Float>?, _ s: UnsafeMutablePointer<Float>, _ rank: Int) {
+    guard let rankScales else { return }
+    for r in 0..<rank { s[r] *= rankScales[r] }
 }
 
 /// s[r] = scale · Σ_i A[r,i]·x[i] for r in 0..<paddedRank(rank) (zero for the padding
@@ -87,11 +121,13 @@ func loraSidePath(pair: Bool, out: RowPair<UnsafeMutablePointer<Float>>, x: RowP
 /// groups of one row sharing each load of x, or one group of two rows sharing each
 /// load of A.
 @inlinable @inline(__always)
-func loraShrink(pair: Bool, s: RowPair<UnsafeMutablePointer<Float>>, x: RowPair<UnsafePointer<Float>>,
-                a: UnsafePointer<Float16>, rank: Int, inDim: Int, scale: Float) {
+func loraShrink<E: LoRAElement>(_: E.Type, pair: Bool, s: RowPair<UnsafeMutablePointer<Float>>,
+                                x: RowPair<UnsafePointer<Float>>, a: UnsafeRawPointer, rank: Int, inDim: Int,
+                                scale: Float) {
     let groups = LoRAPacking.paddedRank(rank) / 4
     let fullBlocks = inDim / 8
-    let groupBytes = LoRAPacking.paddedCols(inDim) &* 8  // 4 ranks × 2 bytes per column
+    let blockBytes = 32 &* E.bytes  // 4 ranks × 8 columns
+    let groupBytes = LoRAPacking.paddedCols(inDim) &* 4 &* E.bytes
     // x's last partial block, zero-padded: the packed A is zero there too. It is added
     // after the loop, not chosen inside it: a select there cost the loop a register and
     // put a spill on an accumulator's dependency chain.
@@ -104,30 +140,30 @@ func loraShrink(pair: Bool, s: RowPair<UnsafeMutablePointer<Float>>, x: RowPair<
     while g < groups {
         // A pair takes one group at a time; a single row two when there are two left.
         let twoGroups = !pair && g + 2 <= groups
-        let p = UnsafeRawPointer(a) + g &* groupBytes
+        let p = a + g &* groupBytes
         var c: Group32 = (.zero, .zero, .zero, .zero), d: Group32 = (.zero, .zero, .zero, .zero)
         if pair {
-            for b in 0..<fullBlocks { accumulateRankGroup(&c, &d, p + b &* 64, xBlock(x.0, b), xBlock(x.1, b)) }
-            if hasTail { accumulateRankGroup(&c, &d, p + fullBlocks &* 64, tail.0, tail.1) }
+            for b in 0..<fullBlocks { accumulateRankGroup(E.self, &c, &d, p + b &* blockBytes, xBlock(x.0, b), xBlock(x.1, b)) }
+            if hasTail { accumulateRankGroup(E.self, &c, &d, p + fullBlocks &* blockBytes, tail.0, tail.1) }
             storeRankGroup(s.0 + g &* 4, c, scale)
             storeRankGroup(s.1 + g &* 4, d, scale)
             g &+= 1
         } else if twoGroups {
             for b in 0..<fullBlocks {
                 let xv = xBlock(x.0, b)
-                accumulateRankGroup(&c, p + b &* 64, xv)
-                accumulateRankGroup(&d, p + groupBytes + b &* 64, xv)
+                accumulateRankGroup(E.self, &c, p + b &* blockBytes, xv)
+                accumulateRankGroup(E.self, &d, p + groupBytes + b &* blockBytes, xv)
             }
             if hasTail {
-                accumulateRankGroup(&c, p + fullBlocks &* 64, tail.0)
-                accumulateRankGroup(&d, p + groupBytes + fullBlocks &* 64, tail.0)
+                accumulateRankGroup(E.self, &c, p + fullBlocks &* blockBytes, tail.0)
+                accumulateRankGroup(E.self, &d, p + groupBytes + fullBlocks &* blockBytes, tail.0)
             }
             storeRankGroup(s.0 + g &* 4, c, scale)
             storeRankGroup(s.0 + (g &* 4 &+ 4), d, scale)
             g &+= 2
         } else {
-            for b in 0..<fullBlocks { accumulateRankGroup(&c, p + b &* 64, xBlock(x.0, b)) }
-            if hasTail { accumulateRankGroup(&c, p + fullBlocks &* 64, tail.0) }
+            for b in 0..<fullBlocks { accumulateRankGroup(E.self, &c, p + b &* blockBytes, xBlock(x.0, b)) }
+            if hasTail { accumulateRankGroup(E.self, &c, p + fullBlocks &* blockBytes, tail.0) }
             storeRankGroup(s.0 + g &* 4, c, scale)
             g &+= 1
         }
@@ -145,24 +181,26 @@ func partialBlock(_ x: UnsafePointer<Float>, _ count: Int) -> SIMD8<Float> {
 
 /// c.k += A[4g + k, block] · x[block] for one packed block of four ranks at p.
 @usableFromInline @inline(__always)
-func accumulateRankGroup(_ c: inout Group32, _ p: UnsafeRawPointer, _ xv: SIMD8<Float>) {
-    c.0 = c.0.addingProduct(graft_load_f16x8(p), xv)
-    c.1 = c.1.addingProduct(graft_load_f16x8(p + 16), xv)
-    c.2 = c.2.addingProduct(graft_load_f16x8(p + 32), xv)
-    c.3 = c.3.addingProduct(graft_load_f16x8(p + 48), xv)
+func accumulateRankGroup<E: LoRAElement>(_: E.Type, _ c: inout Group32, _ p: UnsafeRawPointer, _ xv: SIMD8<Float>) {
+    let e = 8 &* E.bytes
+    c.0 = c.0.addingProduct(E.load8(p), xv)
+    c.1 = c.1.addingProduct(E.load8(p + e), xv)
+    c.2 = c.2.addingProduct(E.load8(p + 2 &* e), xv)
+    c.3 = c.3.addingProduct(E.load8(p + 3 &* e), xv)
 }
 
-/// The same for two rows at once: each half of A is widened once for both.
+/// The same for two rows at once: each eighth of A is widened once for both.
 @usableFromInline @inline(__always)
-func accumulateRankGroup(_ c: inout Group32, _ d: inout Group32, _ p: UnsafeRawPointer,
-                         _ x0: SIMD8<Float>, _ x1: SIMD8<Float>) {
-    var w = graft_load_f16x8(p)
+func accumulateRankGroup<E: LoRAElement>(_: E.Type, _ c: inout Group32, _ d: inout Group32, _ p: UnsafeRawPointer,
+                                         _ x0: SIMD8<Float>, _ x1: SIMD8<Float>) {
+    let e = 8 &* E.bytes
+    var w = E.load8(p)
     c.0 = c.0.addingProduct(w, x0); d.0 = d.0.addingProduct(w, x1)
-    w = graft_load_f16x8(p + 16)
+    w = E.load8(p + e)
     c.1 = c.1.addingProduct(w, x0); d.1 = d.1.addingProduct(w, x1)
-    w = graft_load_f16x8(p + 32)
+    w = E.load8(p + 2 &* e)
     c.2 = c.2.addingProduct(w, x0); d.2 = d.2.addingProduct(w, x1)
-    w = graft_load_f16x8(p + 48)
+    w = E.load8(p + 3 &* e)
     c.3 = c.3.addingProduct(w, x0); d.3 = d.3.addingProduct(w, x1)
 }
 
@@ -175,29 +213,30 @@ func storeRankGroup(_ s: UnsafeMutablePointer<Float>, _ c: Group32, _ scale: Flo
 /// block of 8 outputs is one contiguous run [rank][8]. Eight accumulators: four output
 /// blocks of one row, or two blocks of two rows sharing each widened load of Bᵀ.
 @inlinable @inline(__always)
-func loraExpand(pair: Bool, out: RowPair<UnsafeMutablePointer<Float>>, s: RowPair<UnsafePointer<Float>>,
-                bT: UnsafePointer<Float16>, rank: Int, outDim: Int) {
-    let blockBytes = LoRAPacking.paddedRank(rank) &* 16
+func loraExpand<E: LoRAElement>(_: E.Type, pair: Bool, out: RowPair<UnsafeMutablePointer<Float>>,
+                                s: RowPair<UnsafePointer<Float>>, bT: UnsafeRawPointer, rank: Int, outDim: Int) {
+    let rowBytes = 8 &* E.bytes
+    let blockBytes = LoRAPacking.paddedRank(rank) &* rowBytes
     let fullBlocks = outDim / 8
     let step = pair ? 2 : 4
-    var p = UnsafeRawPointer(bT)
+    var p = bT
     var o = 0
     while o + step &* 8 <= fullBlocks &* 8 {
         var c: Group32 = (.zero, .zero, .zero, .zero)
         for r in 0..<rank {
-            let q = p + r &* 16
+            let q = p + r &* rowBytes
             let s0 = SIMD8<Float>(repeating: s.0[r])
             if pair {
                 let s1 = SIMD8<Float>(repeating: s.1[r])
-                var w = graft_load_f16x8(q)
+                var w = E.load8(q)
                 c.0 = c.0.addingProduct(w, s0); c.2 = c.2.addingProduct(w, s1)
-                w = graft_load_f16x8(q + blockBytes)
+                w = E.load8(q + blockBytes)
                 c.1 = c.1.addingProduct(w, s0); c.3 = c.3.addingProduct(w, s1)
             } else {
-                c.0 = c.0.addingProduct(graft_load_f16x8(q), s0)
-                c.1 = c.1.addingProduct(graft_load_f16x8(q + blockBytes), s0)
-                c.2 = c.2.addingProduct(graft_load_f16x8(q + 2 &* blockBytes), s0)
-                c.3 = c.3.addingProduct(graft_load_f16x8(q + 3 &* blockBytes), s0)
+                c.0 = c.0.addingProduct(E.load8(q), s0)
+                c.1 = c.1.addingProduct(E.load8(q + blockBytes), s0)
+                c.2 = c.2.addingProduct(E.load8(q + 2 &* blockBytes), s0)
+                c.3 = c.3.addingProduct(E.load8(q + 3 &* blockBytes), s0)
             }
         }
         if pair {
@@ -213,7 +252,7 @@ func loraExpand(pair: Bool, out: RowPair<UnsafeMutablePointer<Float>>, s: RowPai
     while o < outDim {
         var c0 = SIMD8<Float>(), c1 = SIMD8<Float>()
         for r in 0..<rank {
-            let w = graft_load_f16x8(p + r &* 16)
+            let w = E.load8(p + r &* rowBytes)
             c0 = c0.addingProduct(w, SIMD8<Float>(repeating: s.0[r]))
             if pair { c1 = c1.addingProduct(w, SIMD8<Float>(repeating: s.1[r])) }
         }
@@ -248,18 +287,19 @@ public func loraGemmScratchCount(rows: Int, rank: Int, inDim: Int, outDim: Int) 
     rank * (inDim + outDim) + RowInvariantGEMM.packedCount(rows: rows, cols: max(inDim, rank))
 }
 
-/// out += scale · (x · Aᵀ) · Bᵀᵀ for T rows of one adapter, A and Bᵀ packed; each row's
-/// result is independent of the other rows (RowInvariantGEMM). scratch:
-/// `loraGemmScratchCount` floats; shrink: T · rank floats.
+/// out += scale · (x · Aᵀ) · Bᵀᵀ for T rows of one adapter, A and Bᵀ packed (int8 ranks
+/// scaled by rankScales, as the decode rows'); each row's result is independent of the
+/// other rows (RowInvariantGEMM). scratch: `loraGemmScratchCount` floats; shrink:
+/// T · rank floats.
 public func loraGemmForward(out: UnsafeMutablePointer<Float>, outStride: Int,
                             x: UnsafePointer<Float>, xStride: Int, T: Int,
-                            a: UnsafePointer<Float16>, bT: UnsafePointer<Float16>,
-                            rank: Int, inDim: Int, outDim: Int, scale: Float,
+                            a: UnsafeRawPointer, bT: UnsafeRawPointer, precision: LoRAWeightPrecision = .f16,
+                            rank: Int, inDim: Int, outDim: Int, scale: Float, rankScales: UnsafePointer<Float>? = nil,
                             scratch: UnsafeMutablePointer<Float>, shrink: UnsafeMutablePointer<Float>) {
     guard T > 0 else { return }
     let a32 = scratch, bT32 = scratch + rank * inDim, packed = bT32 + rank * outDim
-    LoRAPacking.unpackA(a32, a, rank: rank, inDim: inDim)
-    LoRAPacking.unpackBT(bT32, bT, rank: rank, outDim: outDim)
+    LoRAPacking.unpackA(a32, a, precision: precision, rank: rank, inDim: inDim)
+    LoRAPacking.unpackBT(bT32, bT, precision: precision, rank: rank, outDim: outDim)
     // shrink = scale · x · Aᵀ  (T, rank)
     RowInvariantGEMM.pack(x, xStride: xStride, T: T, K: inDim, into: packed)
     Parallel.forEachChunk(rank, minChunk: RowInvariantGEMM.blockWeights) { ranks in
@@ -267,6 +307,7 @@ public func loraGemmForward(out: UnsafeMutablePointer<Float>, outStride: Int,
                                  w: a32, rowStride: inDim, colStride: 1, rows: ranks, accumulate: false)
     }
     for i in 0..<(T * rank) { shrink[i] *= scale }
+    for t in 0..<T { applyRankScales(rankScales, shrink + t * rank, rank) }
     // out += shrink · B  (T, outDim), where B[o, r] = Bᵀ[r, o]
     RowInvariantGEMM.pack(shrink, xStride: rank, T: T, K: rank, into: packed)
     Parallel.forEachChunk(outDim, minChunk: 48) { outputs in
@@ -275,7 +316,7 @@ public func loraGemmForward(out: UnsafeMutablePointer<Float>, outStride: Int,
     }
 }
 
-/// The kernels' layout of an adapter's halves, chosen so the decode kernels read each
+/// The kernels' layout of an adapter's weights (halves or int8), chosen so the decode kernels read each
 /// matrix as one forward stream (with many distinct adapters in a batch the side path
 /// streams every adapter's weights from memory each step):
 /// - A (rank, inDim): ranks in groups of four (the last zero-padded), each group
@@ -286,7 +327,7 @@ public enum LoRAPacking {
     @inlinable public static func paddedRank(_ rank: Int) -> Int { (rank &+ 3) & ~3 }
     @inlinable public static func paddedCols(_ cols: Int) -> Int { (cols &+ 7) & ~7 }
 
-    /// Halves a packed A or Bᵀ of `rank` rows and `cols` columns takes.
+    /// Elements a packed A or Bᵀ of `rank` rows and `cols` columns takes.
     public static func count(rank: Int, cols: Int) -> Int { paddedRank(rank) * paddedCols(cols) }
 
     /// Index in packed A of A[r, i].
@@ -299,25 +340,34 @@ public enum LoRAPacking {
         (o / 8 * paddedRank(rank) + r) * 8 + o % 8
     }
 
-    /// Packs A (rank, inDim) row-major into `dst` (`count(rank:cols: inDim)` halves).
-    public static func packA(_ dst: UnsafeMutablePointer<Float16>, _ a: UnsafePointer<Float16>, rank: Int, inDim: Int) {
+    /// Packs A (rank, inDim) row-major into `dst` (`count(rank:cols: inDim)` elements).
+    public static func packA<E: Numeric>(_ dst: UnsafeMutablePointer<E>, _ a: UnsafePointer<E>, rank: Int, inDim: Int) {
         dst.update(repeating: 0, count: count(rank: rank, cols: inDim))
         for r in 0..<rank { for i in 0..<inDim { dst[aIndex(r, i, inDim: inDim)] = a[r * inDim + i] } }
     }
 
-    /// Packs Bᵀ (rank, outDim) row-major into `dst` (`count(rank:cols: outDim)` halves).
-    public static func packBT(_ dst: UnsafeMutablePointer<Float16>, _ bT: UnsafePointer<Float16>, rank: Int, outDim: Int) {
+    /// Packs Bᵀ (rank, outDim) row-major into `dst` (`count(rank:cols: outDim)` elements).
+    public static func packBT<E: Numeric>(_ dst: UnsafeMutablePointer<E>, _ bT: UnsafePointer<E>, rank: Int, outDim: Int) {
         dst.update(repeating: 0, count: count(rank: rank, cols: outDim))
         for r in 0..<rank { for o in 0..<outDim { dst[bTIndex(r, o, rank: rank)] = bT[r * outDim + o] } }
     }
 
-    /// A (rank, inDim) row-major in f32 from packed A.
-    public static func unpackA(_ dst: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float16>, rank: Int, inDim: Int) {
-        for r in 0..<rank { for i in 0..<inDim { dst[r * inDim + i] = Float(a[aIndex(r, i, inDim: inDim)]) } }
+    /// A (rank, inDim) row-major in f32 from packed A, as stored (no scales applied).
+    public static func unpackA(_ dst: UnsafeMutablePointer<Float>, _ a: UnsafeRawPointer,
+                               precision: LoRAWeightPrecision = .f16, rank: Int, inDim: Int) {
+        for r in 0..<rank { for i in 0..<inDim { dst[r * inDim + i] = element(a, aIndex(r, i, inDim: inDim), precision) } }
     }
 
-    /// Bᵀ (rank, outDim) row-major in f32 from packed Bᵀ.
-    public static func unpackBT(_ dst: UnsafeMutablePointer<Float>, _ bT: UnsafePointer<Float16>, rank: Int, outDim: Int) {
-        for r in 0..<rank { for o in 0..<outDim { dst[r * outDim + o] = Float(bT[bTIndex(r, o, rank: rank)]) } }
+    /// Bᵀ (rank, outDim) row-major in f32 from packed Bᵀ, as stored (no scales applied).
+    public static func unpackBT(_ dst: UnsafeMutablePointer<Float>, _ bT: UnsafeRawPointer,
+                                precision: LoRAWeightPrecision = .f16, rank: Int, outDim: Int) {
+        for r in 0..<rank { for o in 0..<outDim { dst[r * outDim + o] = element(bT, bTIndex(r, o, rank: rank), precision) } }
+    }
+
+    private static func element(_ p: UnsafeRawPointer, _ i: Int, _ precision: LoRAWeightPrecision) -> Float {
+        switch precision {
+        case .f16: Float(p.load(fromByteOffset: 2 * i, as: Float16.self))
+        case .int8: Float(p.load(fromByteOffset: i, as: Int8.self))
+        }
     }
 }
