@@ -19,9 +19,10 @@ public final class AdapterStore: Sendable {
 
     /// Lists `dataDirectory/adapters`; a missing folder means no adapters. `cacheBytes`
     /// bounds the loaded adapters' weights (held as `precision`): the default 512 MiB
-    /// keeps 54 rank-16 adapters on all seven projections of SmolLM2-135M as halves (about
-    /// twice as many as int8: 1 byte a weight plus 12 bytes of scales a rank), more than the 32 sequences the engine runs at once by default, so a
-    /// full batch of distinct adapters stays loaded.
+    /// keeps 54 rank-16 adapters on all seven projections of SmolLM2-135M as halves
+    /// (about twice as many as int8: 1 byte a weight plus 12 bytes of scales a rank),
+    /// more than the 32 sequences the engine runs at once by default, so a full batch of
+    /// distinct adapters stays loaded.
     public init(dataDirectory: String, shape: BaseModelShape, cacheBytes: Int = 512 << 20,
                 precision: LoRAWeightPrecision = .f16) throws {
         let root = URL(fileURLWithPath: dataDirectory).appendingPathComponent("adapters")
