@@ -62,29 +62,42 @@ void graft_int8_prepare(const float *x, long xStride, long T, long cols, void *s
         }
 }
 
-// The CPU's AVX-VNNI (vpdpbusd: unsigned by signed bytes, four products summed into
-// each int32 lane) when it has it; graft_int8_set_vnni switches it off (tests, bench).
-// Relaxed atomics: kernel threads read it while a test may switch it, and either
-// value gives the same results.
+// The CPU's vpdpbusd (unsigned by signed bytes, four products summed into each int32
+// lane) when it has it: AVX-VNNI's VEX form, or on CPUs with AVX512-VNNI but not
+// AVX-VNNI (Zen 4, Ice Lake and Sapphire Rapids servers) the EVEX form on the same
+// 256-bit registers, the same instruction. graft_int8_set_vnni switches it off (tests,
+// bench). Relaxed atomics: kernel threads read it while a test may switch it, and
+// every value gives the same results.
+enum { NO_VNNI = 0, VEX_VNNI = 1, EVEX_VNNI = 2 };
+
+static int cpu_vnni(void) {
+    if (__builtin_cpu_supports("avxvnni")) return VEX_VNNI;
+    if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl")) return EVEX_VNNI;
+    return NO_VNNI;
+}
+
 static int use_vnni = -1;
 
-int graft_int8_has_vnni(void) { return __builtin_cpu_supports("avxvnni"); }
+int graft_int8_has_vnni(void) { return cpu_vnni() != NO_VNNI; }
 
-void graft_int8_set_vnni(int on) { __atomic_store_n(&use_vnni, on && graft_int8_has_vnni(), __ATOMIC_RELAXED); }
+void graft_int8_set_vnni(int on) { __atomic_store_n(&use_vnni, on ? cpu_vnni() : NO_VNNI, __ATOMIC_RELAXED); }
 
-int graft_int8_vnni(void) {
-    int on = __atomic_load_n(&use_vnni, __ATOMIC_RELAXED);
-    if (on < 0) {
-        on = graft_int8_has_vnni();
-        __atomic_store_n(&use_vnni, on, __ATOMIC_RELAXED);
+static int vnni_encoding(void) {
+    int encoding = __atomic_load_n(&use_vnni, __ATOMIC_RELAXED);
+    if (encoding < 0) {
+        encoding = cpu_vnni();
+        __atomic_store_n(&use_vnni, encoding, __ATOMIC_RELAXED);
     }
-    return on;
+    return encoding;
 }
+
+int graft_int8_vnni(void) { return vnni_encoding() != NO_VNNI; }
 
 // acc += Σ of each lane's four u8·s8 products. In asm: the build targets plain AVX2,
 // and an intrinsic needs its feature enabled in every function it is inlined into.
-ALWAYS_INLINE __m256i dpbusd(__m256i acc, __m256i u, __m256i s) {
-    __asm__("%{vex%} vpdpbusd %2, %1, %0" : "+x"(acc) : "x"(u), "x"(s));
+ALWAYS_INLINE __m256i dpbusd(int vnni, __m256i acc, __m256i u, __m256i s) {
+    if (vnni == EVEX_VNNI) __asm__("%{evex%} vpdpbusd %2, %1, %0" : "+x"(acc) : "x"(u), "x"(s));
+    else __asm__("%{vex%} vpdpbusd %2, %1, %0" : "+x"(acc) : "x"(u), "x"(s));
     return acc;
 }
 
@@ -110,7 +123,7 @@ ALWAYS_INLINE void group_sums_q4_1(int vnni, const uint8_t *group, const int8_t 
         for (int r = 0; r < rows; r++) {
             const __m256i xlo = broadcast4(a + 32 * r + 4 * k), xhi = broadcast4(a + 32 * r + 16 + 4 * k);
             if (vnni) {
-                sums[r] = dpbusd(dpbusd(sums[r], lo, xlo), hi, xhi);
+                sums[r] = dpbusd(vnni, dpbusd(vnni, sums[r], lo, xlo), hi, xhi);
             } else {
                 sums[r] = _mm256_add_epi16(sums[r], _mm256_maddubs_epi16(lo, xlo));
                 sums[r] = _mm256_add_epi16(sums[r], _mm256_maddubs_epi16(hi, xhi));
@@ -133,7 +146,7 @@ ALWAYS_INLINE void group_sums_q8_0(int vnni, const uint8_t *group, const int8_t 
         const __m256i magnitude = _mm256_abs_epi8(chunk);
         for (int r = 0; r < rows; r++) {
             const __m256i signed_x = _mm256_sign_epi8(broadcast4(a + 32 * r + 4 * k), chunk);
-            sums[r] = vnni ? dpbusd(sums[r], magnitude, signed_x)
+            sums[r] = vnni ? dpbusd(vnni, sums[r], magnitude, signed_x)
                            : _mm256_add_epi32(sums[r], _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, signed_x), ones));
         }
     }
@@ -199,12 +212,18 @@ ALWAYS_INLINE void dot(int type, int vnni, const uint8_t *interleaved, long bloc
 void graft_int8_dot(int type, const uint8_t *interleaved, long blockLo, long blockHi, long cols, const void *scratch,
                     long T, float *out, long outStride, const void *prefetch, long prefetchBytes) {
 #define DOT(type, vnni) dot(type, vnni, interleaved, blockLo, blockHi, cols, scratch, T, out, outStride, prefetch, prefetchBytes)
-    if (graft_int8_vnni()) {
-        if (type == Q4_1) DOT(Q4_1, 1);
-        else DOT(Q8_0, 1);
-    } else {
-        if (type == Q4_1) DOT(Q4_1, 0);
-        else DOT(Q8_0, 0);
+    switch (vnni_encoding()) {
+    case VEX_VNNI:
+        if (type == Q4_1) DOT(Q4_1, VEX_VNNI);
+        else DOT(Q8_0, VEX_VNNI);
+        break;
+    case EVEX_VNNI:
+        if (type == Q4_1) DOT(Q4_1, EVEX_VNNI);
+        else DOT(Q8_0, EVEX_VNNI);
+        break;
+    default:
+        if (type == Q4_1) DOT(Q4_1, NO_VNNI);
+        else DOT(Q8_0, NO_VNNI);
     }
 #undef DOT
 }

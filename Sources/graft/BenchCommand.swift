@@ -230,7 +230,7 @@ struct BenchCommand: AsyncParsableCommand {
         stepTable(bench, kvPrecision: kvPrecision, distinct: distinct)
     }
 
-    // The int8 products with AVX-VNNI against the AVX2 kernels (identical results), the
+    // The int8 products with VNNI against the AVX2 kernels (identical results), the
     // two taking turns in each round; each ratio the median of the rounds' own.
     private func vnniTable(_ bench: KernelBench, tokens: (Int) -> Double) {
         defer { MatMul.int8UsesVNNI = true }

@@ -37,7 +37,7 @@ struct ModelOptions: ParsableArguments {
         valueName: "f16|int8"))
     var adapterWeights: LoRAWeightPrecision = .f16
 
-    @Flag(name: .customLong("no-vnni"), help: "With --activations int8, keep to the AVX2 kernels on a CPU that has AVX-VNNI (by default used there: the same results, faster).")
+    @Flag(name: .customLong("no-vnni"), help: "With --activations int8, keep to the AVX2 kernels on a CPU that has VNNI (AVX-VNNI or AVX512-VNNI; by default used there: the same results, faster).")
     var noVNNI = false
 
     /// The layout asked for, else the default for the chosen activations.

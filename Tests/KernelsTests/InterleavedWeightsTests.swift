@@ -168,7 +168,7 @@ import Kernels
 
     /// Every tile size and several tiles, on random data and on the integer extremes of
     /// the test above (where a saturating or overflowing sum would differ).
-    @Test(.enabled(if: MatMul.cpuHasInt8VNNI, "the CPU has no AVX-VNNI"), arguments: types)
+    @Test(.enabled(if: MatMul.cpuHasInt8VNNI, "the CPU has no VNNI"), arguments: types)
     func int8KernelsWithAndWithoutVNNIAreBitIdentical(type: GGMLType) {
         defer { MatMul.int8UsesVNNI = true }
         for T in [1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 32] {

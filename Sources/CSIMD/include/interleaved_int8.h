@@ -36,12 +36,13 @@ void graft_int8_prepare(const float *x, long xStride, long T, long cols, void *s
 void graft_int8_dot(int type, const uint8_t *interleaved, long blockLo, long blockHi, long cols, const void *scratch,
                     long T, float *out, long outStride, const void *prefetch, long prefetchBytes);
 
-/// Whether the CPU has AVX-VNNI, which graft_int8_dot then uses unless switched off:
-/// the same integers in fewer instructions, so the results are bit-identical either way.
+/// Whether the CPU has vpdpbusd on 256-bit registers (AVX-VNNI, or AVX512-VNNI with
+/// AVX512-VL), which graft_int8_dot then uses unless switched off: the same integers in
+/// fewer instructions, so the results are bit-identical either way.
 int graft_int8_has_vnni(void);
-/// Whether graft_int8_dot uses AVX-VNNI now.
+/// Whether graft_int8_dot uses vpdpbusd now.
 int graft_int8_vnni(void);
-/// Uses AVX-VNNI when `on` and the CPU has it, else the plain AVX2 kernels.
+/// Uses vpdpbusd when `on` and the CPU has it, else the plain AVX2 kernels.
 void graft_int8_set_vnni(int on);
 
 #endif

@@ -22,11 +22,12 @@ extension MatMul {
 }
 
 extension MatMul {
-    /// Whether this CPU has AVX-VNNI, which the int8 kernels then use by default: the
-    /// same integer sums in fewer instructions, so results are bit-identical either way.
+    /// Whether this CPU has VNNI's vpdpbusd on 256-bit registers (AVX-VNNI, or
+    /// AVX512-VNNI with AVX512-VL), which the int8 kernels then use by default: the same
+    /// integer sums in fewer instructions, so results are bit-identical either way.
     public static var cpuHasInt8VNNI: Bool { graft_int8_has_vnni() != 0 }
 
-    /// Whether the int8 kernels use AVX-VNNI now; setting true on a CPU without it
+    /// Whether the int8 kernels use VNNI now; setting true on a CPU without it
     /// leaves it off. For tests and benchmarks comparing the two kernels.
     public static var int8UsesVNNI: Bool {
         get { graft_int8_vnni() != 0 }
