@@ -15,23 +15,27 @@ enum { MAX_TILE = 8 };
 
 // Rows in tiles of MAX_TILE, the last one padded: a tile's groups follow one another,
 // each holding its rows' values (32 bytes a row), scales and sums side by side, so a
-// kernel reaches every row of its tile at fixed offsets from one pointer.
+// kernel reaches every row of its tile at fixed offsets from one pointer. The values
+// are stored twice: as int8 q, and biased to unsigned q + 128 for the Q8_0 kernel with
+// VNNI (below).
 ALWAYS_INLINE long padded_rows(long T) { return (T + MAX_TILE - 1) / MAX_TILE * MAX_TILE; }
 
-long graft_int8_scratch_bytes(long T, long cols) { return padded_rows(T) * (cols / 32) * (2 * 4 + 32); }
+long graft_int8_scratch_bytes(long T, long cols) { return padded_rows(T) * (cols / 32) * (2 * 4 + 2 * 32); }
 
-typedef struct { const float *scales, *sums; const int8_t *values; } int8_rows_t;
+typedef struct { const float *scales, *sums; const int8_t *values; const uint8_t *biased; } int8_rows_t;
 
 ALWAYS_INLINE int8_rows_t int8_rows(const void *scratch, long T, long cols) {
     const long n = padded_rows(T) * (cols / 32);
     const float *scales = scratch;
-    return (int8_rows_t){scales, scales + n, (const int8_t *)(scales + 2 * n)};
+    const int8_t *values = (const int8_t *)(scales + 2 * n);
+    return (int8_rows_t){scales, scales + n, values, (const uint8_t *)(values + 32 * n)};
 }
 
 void graft_int8_prepare(const float *x, long xStride, long T, long cols, void *scratch) {
     const long groups = cols / 32, n = padded_rows(T) * groups;
     float *scales = scratch, *sums = scales + n;
     int8_t *values = (int8_t *)(sums + n);
+    uint8_t *biased = (uint8_t *)(values + 32 * n);
     const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
     for (long t = 0; t < T; t++)
         for (long g = 0; g < groups; g++) {
@@ -55,8 +59,9 @@ void graft_int8_prepare(const float *x, long xStride, long T, long cols, void *s
             // Packing works within 128-bit lanes; the permute puts the 32 values back in order.
             const __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
             const long at = (t / MAX_TILE * groups + g) * MAX_TILE + t % MAX_TILE;
-            _mm256_storeu_si256((__m256i *)(values + 32 * at),
-                                _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+            const __m256i ordered = _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+            _mm256_storeu_si256((__m256i *)(values + 32 * at), ordered);
+            _mm256_storeu_si256((__m256i *)(biased + 32 * at), _mm256_xor_si256(ordered, _mm256_set1_epi8((char)0x80)));
             scales[at] = scale;
             sums[at] = scale * (float)_mm_cvtsi128_si32(s4);
         }
@@ -134,22 +139,35 @@ ALWAYS_INLINE void group_sums_q4_1(int vnni, const uint8_t *group, const int8_t 
         for (int r = 0; r < rows; r++) sums[r] = _mm256_madd_epi16(sums[r], _mm256_set1_epi16(1));
 }
 
-// Q8_0: vpmaddubsw takes one unsigned operand, so each chunk's weights enter as their
-// magnitudes and each activation takes its weight's sign (vpsignb; -128 becomes 128 as
-// unsigned). Pairs reach 2·128·127 = 32512, so every vpmaddubsw is widened at once.
-ALWAYS_INLINE void group_sums_q8_0(int vnni, const uint8_t *group, const int8_t *a, int rows,
+// Q8_0: both operands are signed, and vpmaddubsw and vpdpbusd take one unsigned.
+// - Without VNNI each chunk's weights enter as their magnitudes and each activation
+//   takes its weight's sign (vpsignb; -128 becomes 128 as unsigned). Pairs reach
+//   2·128·127 = 32512, so every vpmaddubsw is widened at once.
+// - With VNNI the activations enter biased, q + 128 in 1..255 (stored so by
+//   graft_int8_prepare), and the group's sums lose 128·Σw, each weight row's sum taken
+//   by one more vpdpbusd per chunk against ones: one instruction less per row and
+//   chunk. No sum overflows (|·| ≤ 32·255·128 per group), so the integers are the same.
+ALWAYS_INLINE void group_sums_q8_0(int vnni, const uint8_t *group, int8_rows_t x, long at, int rows,
                                    __m256i sums[MAX_TILE]) {
     const __m256i ones = _mm256_set1_epi16(1);
+    __m256i weight_sums = _mm256_setzero_si256();
     for (int r = 0; r < rows; r++) sums[r] = _mm256_setzero_si256();
     for (int k = 0; k < 8; k++) {  // chunk k: columns 4k..<4k+4
         const __m256i chunk = _mm256_loadu_si256((const __m256i *)(group + header_bytes(Q8_0) + CHUNK_BYTES * k));
-        const __m256i magnitude = _mm256_abs_epi8(chunk);
-        for (int r = 0; r < rows; r++) {
-            const __m256i signed_x = _mm256_sign_epi8(broadcast4(a + 32 * r + 4 * k), chunk);
-            sums[r] = vnni ? dpbusd(vnni, sums[r], magnitude, signed_x)
-                           : _mm256_add_epi32(sums[r], _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, signed_x), ones));
+        if (vnni) {
+            weight_sums = dpbusd(vnni, weight_sums, _mm256_set1_epi8(1), chunk);
+            for (int r = 0; r < rows; r++)
+                sums[r] = dpbusd(vnni, sums[r], broadcast4((const int8_t *)x.biased + 32 * (at + r) + 4 * k), chunk);
+        } else {
+            const __m256i magnitude = _mm256_abs_epi8(chunk);
+            for (int r = 0; r < rows; r++) {
+                const __m256i signed_x = _mm256_sign_epi8(broadcast4(x.values + 32 * (at + r) + 4 * k), chunk);
+                sums[r] = _mm256_add_epi32(sums[r], _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, signed_x), ones));
+            }
         }
     }
+    if (vnni)
+        for (int r = 0; r < rows; r++) sums[r] = _mm256_sub_epi32(sums[r], _mm256_slli_epi32(weight_sums, 7));
 }
 
 // Eight weight rows (one block) by activation rows t0..<t0+rows of one tile.
@@ -165,7 +183,7 @@ ALWAYS_INLINE void tile_dot(int type, int vnni, const uint8_t *block, long group
         const long at = first + g * MAX_TILE;
         __m256i sums[MAX_TILE];
         if (type == Q4_1) group_sums_q4_1(vnni, group, x.values + 32 * at, rows, sums);
-        else group_sums_q8_0(vnni, group, x.values + 32 * at, rows, sums);
+        else group_sums_q8_0(vnni, group, x, at, rows, sums);
         const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)group));
         for (int r = 0; r < rows; r++)
             acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums[r]), _mm256_mul_ps(d, _mm256_set1_ps(x.scales[at + r])), acc[r]);

@@ -10,7 +10,7 @@
 // - Q4_1: nibble ≤ 15 times q, |·| ≤ 3810 per lane, so a group's eight of them add up
 //   in int16 without overflow (≤ 30480) and one vpmaddwd widens them;
 // - Q8_0: |weight| ≤ 128 times q carrying the weight's sign, |·| ≤ 32512, so each is
-//   widened by its own vpmaddwd.
+//   widened by its own vpmaddwd (with VNNI: q + 128 times the weight, less 128·Σw).
 // The integer sum is exact. One order of f32 arithmetic for every output element,
 // whichever kernel computes it:
 //   per group:  acc = fma(float(Σ_group q_w·q), d·s, acc)
@@ -26,7 +26,8 @@
 long graft_int8_scratch_bytes(long T, long cols);
 
 /// T rows of x (row stride xStride, cols a multiple of 32) rounded into `scratch`: the
-/// scales, the sums S, then the int8 values, each ordered by tile of eight rows, group,
+/// scales, the sums S, the int8 values, then the values biased to unsigned (q + 128,
+/// for the Q8_0 kernel with VNNI), each ordered by tile of eight rows, group,
 /// then row (a partial last tile padded to eight rows).
 void graft_int8_prepare(const float *x, long xStride, long T, long cols, void *scratch);
 
