@@ -106,7 +106,7 @@ ALWAYS_INLINE __m256i dpbusd(int vnni, __m256i acc, __m256i u, __m256i s) {
     return acc;
 }
 
-ALWAYS_INLINE __m256i broadcast4(const int8_t *p) {
+ALWAYS_INLINE __m256i broadcast4(const void *p) {
     int32_t v;
     memcpy(&v, p, 4);
     return _mm256_set1_epi32(v);
@@ -157,7 +157,7 @@ ALWAYS_INLINE void group_sums_q8_0(int vnni, const uint8_t *group, int8_rows_t x
         if (vnni) {
             weight_sums = dpbusd(vnni, weight_sums, _mm256_set1_epi8(1), chunk);
             for (int r = 0; r < rows; r++)
-                sums[r] = dpbusd(vnni, sums[r], broadcast4((const int8_t *)x.biased + 32 * (at + r) + 4 * k), chunk);
+                sums[r] = dpbusd(vnni, sums[r], broadcast4(x.biased + 32 * (at + r) + 4 * k), chunk);
         } else {
             const __m256i magnitude = _mm256_abs_epi8(chunk);
             for (int r = 0; r < rows; r++) {
