@@ -3,7 +3,7 @@ import Testing
 import Kernels
 
 @Suite struct AttentionTests {
-    /// headDim 16 takes the eight-wide weighted sum, 64 the register-blocked one.
+    /// headDim 16 takes a two-vector pass of the weighted sum, 64 one of eight vectors.
     @Test(arguments: [16, 64])
     func pagedAttentionMatchesDenseCausalAttention(headDim: Int) {
         // Given keys/values for 45 positions written through a scrambled block table
@@ -32,21 +32,47 @@ import Kernels
             }
         }
         // Then each query row equals dense softmax(q·k/√d)·v over positions 0...its own
-        for i in 0..<nq {
-            let visible = startPos + i + 1
-            var logits = [Double]()
-            for j in 0..<visible {
-                var dot = 0.0
-                for d in 0..<headDim { dot += Double(q[i * headDim + d]) * Double(k[(j * nKVHeads + kvHead) * headDim + d]) }
-                logits.append(dot * Double(scale))
+        let expected = denseAttention(q: q, qStride: headDim, k: k, v: v, nKVHeads: nKVHeads, kvHead: kvHead,
+                                      headDim: headDim, startPos: startPos, nq: nq, scale: scale)
+        for i in 0..<(nq * headDim) { #expect(abs(Double(out[i]) - expected[i]) < 1e-5) }
+    }
+
+    /// Blocks of 32 positions as the engine's (whole and partial tiles, where the kernels
+    /// take 16 positions at a time), one to three heads, both cache precisions.
+    @Test(arguments: [40, 64], [1, 2, 3])
+    func thirtyTwoPositionTilesMatchDenseAttentionOnEveryBuild(headDim: Int, heads: Int) {
+        // Given 77 positions (tiles of 32, 32 and 13) through a scrambled block table
+        var rng = TestRandom(seed: 41 + UInt64(headDim * heads))
+        let nKVHeads = 2, blockSize = 32, nBlocks = 5, length = 77, kvHead = 1
+        let k = rng.floats(length * nKVHeads * headDim), v = rng.floats(length * nKVHeads * headDim)
+        let nq = 3, startPos = length - nq, width = heads * headDim
+        let q = rng.floats(nq * width, scale: 2)
+        let scale = 1 / Float(headDim).squareRoot()
+        let cache = CacheShape(blockSize: blockSize, nBlocks: nBlocks, nKVHeads: nKVHeads, headDim: headDim,
+                               table: [3, 0, 4], length: length)
+        func attend(_ precision: KVPrecision, avx512: Bool) -> [Float] {
+            defer { AttentionKernels.usesAVX512 = true }
+            AttentionKernels.usesAVX512 = avx512
+            return cache.attend(precision, k: k, v: v, q: q, heads: heads, kvHead: kvHead, nq: nq)
+        }
+        for precision in KVPrecision.allCases {
+            // When each build attends (AVX-512 where the CPU has it)
+            let avx2 = attend(precision, avx512: false)
+            // Then every head of every query is dense attention over what the cache holds
+            let held = { (x: [Float]) in precision == .f16 ? x.map { Float(Float16($0)) } : x }
+            for j in 0..<heads {
+                let expected = denseAttention(q: Array(q[(j * headDim)...]), qStride: width, k: held(k), v: held(v),
+                                              nKVHeads: nKVHeads, kvHead: kvHead, headDim: headDim,
+                                              startPos: startPos, nq: nq, scale: scale)
+                for i in 0..<nq {
+                    for d in 0..<headDim {
+                        #expect(abs(Double(avx2[i * width + j * headDim + d]) - expected[i * headDim + d]) < 1e-5)
+                    }
+                }
             }
-            let m = logits.max()!
-            let weights = logits.map { exp($0 - m) }
-            let total = weights.reduce(0, +)
-            for d in 0..<headDim {
-                var expected = 0.0
-                for j in 0..<visible { expected += weights[j] / total * Double(v[(j * nKVHeads + kvHead) * headDim + d]) }
-                #expect(abs(Double(out[i * headDim + d]) - expected) < 1e-5)
+            // And the AVX-512 build gives the same floats
+            if AttentionKernels.cpuHasAVX512 {
+                #expect(attend(precision, avx512: true).map(\.bitPattern) == avx2.map(\.bitPattern), "\(precision)")
             }
         }
     }
@@ -104,32 +130,16 @@ import Kernels
         // exactly halfway between two halves
         var rng = TestRandom(seed: 29 + UInt64(headDim * heads))
         let nKVHeads = 2, blockSize = 8, nBlocks = 6, length = 37
-        let cacheCount = nBlocks * nKVHeads * blockSize * headDim
         var k = rng.floats(length * nKVHeads * headDim, scale: 8), v = rng.floats(length * nKVHeads * headDim)
         for i in stride(from: 0, to: k.count, by: 7) { k[i] *= 1e-5 }
         for i in stride(from: 3, to: v.count, by: 11) { v[i] = 1 + 1.5 / 1024 }  // halfway: rounds to even
         let roundedK = k.map { Float(Float16($0)) }, roundedV = v.map { Float(Float16($0)) }
-        var table: [Int32] = [4, 1, 5, 0, 2]
-        var positions = (0..<length).map { Int32($0) }
-        let nq = 5, startPos = length - nq, width = heads * headDim
+        let nq = 5, width = heads * headDim
         let q = rng.floats(nq * width, scale: 2)
-        var scores = [Float](repeating: 0, count: heads * length)
-        let scale = 1 / Float(headDim).squareRoot()
+        let cache = CacheShape(blockSize: blockSize, nBlocks: nBlocks, nKVHeads: nKVHeads, headDim: headDim,
+                               table: [4, 1, 5, 0, 2], length: length)
         func attend(_ precision: KVPrecision, _ k: [Float], _ v: [Float]) -> [Float] {
-            var out = [Float](repeating: .nan, count: nq * width)
-            let bytes = cacheCount * precision.bytesPerElement
-            let keys = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-            let values = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-            defer { keys.deallocate(); values.deallocate() }
-            keys.initializeMemory(as: UInt8.self, repeating: 0xFF, count: bytes)  // NaN wherever unwritten
-            values.initializeMemory(as: UInt8.self, repeating: 0xFF, count: bytes)
-            let layer = PagedKVLayer(keys: keys, values: values, precision: precision,
-                                     blockSize: blockSize, nKVHeads: nKVHeads, headDim: headDim)
-            kvCacheWrite(layer: layer, k: k, v: v, positions: &positions, blockTable: &table, T: length)
-            attentionForward(out: &out, outStride: width, q: q, qStride: width, heads: heads, layer: layer,
-                             kvHead: 1, blockTable: &table, startPos: startPos, nq: nq, scale: scale,
-                             scores: &scores, scoreStride: length)
-            return out
+            cache.attend(precision, k: k, v: v, q: q, heads: heads, kvHead: 1, nq: nq)
         }
         // When an f16 cache attends over them, and an f32 cache over them rounded first
         let f16 = attend(.f16, k, v), f32 = attend(.f32, roundedK, roundedV)
@@ -137,4 +147,56 @@ import Kernels
         #expect(f16.map(\.bitPattern) == f32.map(\.bitPattern))
         #expect(f16 != attend(.f32, k, v))
     }
+}
+
+/// A paged cache holding positions 0..<length of keys and values through `table`,
+/// NaN in every slot they do not fill.
+struct CacheShape {
+    let blockSize: Int, nBlocks: Int, nKVHeads: Int, headDim: Int
+    let table: [Int32]
+    let length: Int
+
+    /// The last nq positions' queries (heads per row, adjacent) attending causally,
+    /// k and v: (length, nKVHeads, headDim).
+    func attend(_ precision: KVPrecision, k: [Float], v: [Float], q: [Float], heads: Int, kvHead: Int,
+                nq: Int) -> [Float] {
+        let width = heads * headDim, startPos = length - nq
+        var out = [Float](repeating: .nan, count: nq * width)
+        var scores = [Float](repeating: 0, count: heads * length)
+        var table = table, positions = (0..<length).map { Int32($0) }
+        let bytes = nBlocks * nKVHeads * blockSize * headDim * precision.bytesPerElement
+        let keys = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        let values = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        defer { keys.deallocate(); values.deallocate() }
+        keys.initializeMemory(as: UInt8.self, repeating: 0xFF, count: bytes)
+        values.initializeMemory(as: UInt8.self, repeating: 0xFF, count: bytes)
+        let layer = PagedKVLayer(keys: keys, values: values, precision: precision,
+                                 blockSize: blockSize, nKVHeads: nKVHeads, headDim: headDim)
+        kvCacheWrite(layer: layer, k: k, v: v, positions: &positions, blockTable: &table, T: length)
+        attentionForward(out: &out, outStride: width, q: q, qStride: width, heads: heads, layer: layer,
+                         kvHead: kvHead, blockTable: &table, startPos: startPos, nq: nq,
+                         scale: 1 / Float(headDim).squareRoot(), scores: &scores, scoreStride: length)
+        return out
+    }
+}
+
+/// softmax(q·k/√d)·v over positions 0...startPos + i for query rows i < nq, in Double;
+/// k and v: (positions, nKVHeads, headDim). Rows of headDim outputs.
+func denseAttention(q: [Float], qStride: Int, k: [Float], v: [Float], nKVHeads: Int, kvHead: Int, headDim: Int,
+                    startPos: Int, nq: Int, scale: Float) -> [Double] {
+    var out = [Double](repeating: 0, count: nq * headDim)
+    for i in 0..<nq {
+        let visible = startPos + i + 1
+        let logits = (0..<visible).map { j in
+            (0..<headDim).reduce(0.0) { $0 + Double(q[i * qStride + $1]) * Double(k[(j * nKVHeads + kvHead) * headDim + $1]) }
+                * Double(scale)
+        }
+        let m = logits.max()!
+        let weights = logits.map { exp($0 - m) }
+        let total = weights.reduce(0, +)
+        for d in 0..<headDim {
+            for j in 0..<visible { out[i * headDim + d] += weights[j] / total * Double(v[(j * nKVHeads + kvHead) * headDim + d]) }
+        }
+    }
+    return out
 }
