@@ -227,7 +227,27 @@ struct BenchCommand: AsyncParsableCommand {
                     "runs": runs, "tokens_per_second": Double(attention.sequences) / perStep,
                     "kv_gb_per_second": Double(attention.bytesPerStep) / perStep / 1e9])
         }
+        if AttentionKernels.cpuHasAVX512 { attentionBuildTable(attentionSets[0].1, kvPrecision: kvPrecision, steps: steps) }
         stepTable(bench, kvPrecision: kvPrecision, distinct: distinct)
+    }
+
+    // The attention kernels' AVX-512 build against their AVX2 one (identical results),
+    // the two taking turns in each round; the ratio the median of the rounds' own.
+    private func attentionBuildTable(_ attention: DecodeStepBench, kvPrecision: KVPrecision, steps: Int) {
+        defer { AttentionKernels.usesAVX512 = true }
+        var rounds: [(avx2: Double, avx512: Double)] = []
+        for round in 0...runs {
+            AttentionKernels.usesAVX512 = false
+            let avx2 = attention.measureAttention(steps: steps)
+            AttentionKernels.usesAVX512 = true
+            let avx512 = attention.measureAttention(steps: steps)
+            if round > 0 { rounds.append((avx2, avx512)) }
+        }
+        let tokens = { (seconds: Double) in Double(attention.sequences * steps) / seconds }
+        report(["name": "kernels_attention_avx512", "sequences": attention.sequences, "kv_cache": kvPrecision.rawValue,
+                "runs": runs, "tokens_per_second_avx2": tokens(EngineBench.median(rounds.map(\.avx2))),
+                "tokens_per_second_avx512": tokens(EngineBench.median(rounds.map(\.avx512))),
+                "avx512_over_avx2": EngineBench.median(rounds.map { $0.avx2 / $0.avx512 })])
     }
 
     // The int8 products with VNNI against the AVX2 kernels (identical results), the
