@@ -68,11 +68,12 @@ void graft_int8_prepare(const float *x, long xStride, long T, long cols, void *s
 }
 
 // The CPU's vpdpbusd (unsigned by signed bytes, four products summed into each int32
-// lane) when it has it: AVX-VNNI's VEX form, or on CPUs with AVX512-VNNI but not
-// AVX-VNNI (Zen 4, Ice Lake and Sapphire Rapids servers) the EVEX form on the same
-// 256-bit registers, the same instruction. graft_int8_set_vnni switches it off (tests,
-// bench). Relaxed atomics: kernel threads read it while a test may switch it, and
-// every value gives the same results.
+// lane) when it has it: AVX512-VNNI's EVEX form on 256-bit registers where there is
+// AVX512-VL and -BW (Zen 4, Ice Lake and Sapphire Rapids servers; its Q4_1 kernel then
+// has 32 registers and a broadcasting operand, below), else AVX-VNNI's VEX form, the
+// same instruction. graft_int8_set_vnni switches it off (tests, bench). Relaxed
+// atomics: kernel threads read it while a test may switch it, and every value gives
+// the same results.
 enum { NO_VNNI = 0, VEX_VNNI = 1, EVEX_VNNI = 2 };
 
 static int cpu_vnni(void) {

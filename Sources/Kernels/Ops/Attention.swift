@@ -9,8 +9,8 @@ import CSIMD
 // (blockSize, headDim), rows in position order, as the weighted sum reads them.
 // A sequence's block table maps logical block i (positions i·blockSize ..<
 // (i+1)·blockSize) to a physical block. Elements are f32 or f16 (KVPrecision); the
-// kernels below are generic over the element and widen every load to f32, so an f16
-// cache gives exactly the f32 arithmetic over keys and values rounded to f16.
+// attention kernels (CSIMD's attention.c) widen every load to f32, so an f16 cache
+// gives exactly the f32 arithmetic over keys and values rounded to f16.
 
 public struct PagedKVLayer {
     public let keys: UnsafeMutableRawPointer
@@ -63,8 +63,9 @@ func kvCacheWrite<E: KVElement>(_: E.Type, layer: PagedKVLayer, k: UnsafePointer
             let keyColumn = layer.keys + (tile + slot) * E.bytes
             let valueRow = layer.values + (tile + slot * hd) * E.bytes
             for d in stride(from: 0, to: hd, by: 8) {
-                E.scatter8(KVFloat32.load8(src + 4 * d), keyColumn + d * bs * E.bytes, stride: bs * E.bytes)
-                E.store8(KVFloat32.load8(value + 4 * d), valueRow + d * E.bytes)
+                E.scatter8(src.loadUnaligned(fromByteOffset: 4 * d, as: SIMD8<Float>.self), keyColumn + d * bs * E.bytes,
+                           stride: bs * E.bytes)
+                E.store8(value.loadUnaligned(fromByteOffset: 4 * d, as: SIMD8<Float>.self), valueRow + d * E.bytes)
             }
         }
     }

@@ -14,13 +14,11 @@ public enum KVPrecision: String, Sendable, CaseIterable {
     }
 }
 
-/// One storage type of the KV cache: eight elements in and out of float lanes. The
-/// attention kernels are generic over it and specialised for each, so the f32 path
-/// compiles to the same loads it had before there was a choice.
+/// One storage type of the KV cache: eight float lanes into elements. The cache writes
+/// are generic over it and specialised for each (attention reads both types in C,
+/// CSIMD's attention.c).
 public protocol KVElement {
     static var precision: KVPrecision { get }
-    /// Eight elements at p, any alignment, as floats (exact).
-    static func load8(_ p: UnsafeRawPointer) -> SIMD8<Float>
     /// `lanes` at p, eight contiguous elements.
     static func store8(_ lanes: SIMD8<Float>, _ p: UnsafeMutableRawPointer)
     /// `lanes` at p, p + stride, …, p + 7·stride (bytes), for a key tile's column.
@@ -36,9 +34,6 @@ public enum KVFloat32: KVElement {
     @inlinable public static var precision: KVPrecision { .f32 }
 
     @inlinable @inline(__always)
-    public static func load8(_ p: UnsafeRawPointer) -> SIMD8<Float> { p.loadUnaligned(as: SIMD8<Float>.self) }
-
-    @inlinable @inline(__always)
     public static func store8(_ lanes: SIMD8<Float>, _ p: UnsafeMutableRawPointer) {
         p.storeBytes(of: lanes, as: SIMD8<Float>.self)
     }
@@ -51,9 +46,6 @@ public enum KVFloat32: KVElement {
 
 public enum KVFloat16: KVElement {
     @inlinable public static var precision: KVPrecision { .f16 }
-
-    @inlinable @inline(__always)
-    public static func load8(_ p: UnsafeRawPointer) -> SIMD8<Float> { graft_load_f16x8(p) }
 
     @inlinable @inline(__always)
     public static func store8(_ lanes: SIMD8<Float>, _ p: UnsafeMutableRawPointer) {
