@@ -48,10 +48,10 @@ ALWAYS_INLINE void score_vectors(int heads, int P, int f16, const float *q, long
         }
 }
 
-// Every line of the `bytes` at p into L2 (T1; into L1 it cost the arithmetic more
-// than it saved), for the tile after the one in use: the tiles of a sequence lie in
-// blocks scattered over the cache, so the hardware prefetcher cannot run ahead, and
-// from memory the loops waited on every new tile.
+// Every line of the `bytes` at p into L2 (T1; into L1, T0, it saved less in a trial),
+// for the tile after the one in use: the tiles of a sequence lie in blocks scattered
+// over the cache, so the hardware prefetcher cannot run ahead, and from memory the
+// loops waited on every new tile.
 ALWAYS_INLINE void prefetch_tile(const uint8_t *p, long bytes) {
     for (long line = 0; line < bytes; line += 64) _mm_prefetch((const char *)p + line, _MM_HINT_T1);
 }

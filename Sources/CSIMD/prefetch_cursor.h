@@ -21,8 +21,9 @@ static inline prefetch_t prefetch_spread(const void *start, long bytes, long ste
     return pf;
 }
 
-// Every line of `bytes` at p, at once, into L2 (T1): into L1 (T0) the int8 kernels ran 3-10%
-// slower from memory (bench/kernels/int8_batch.c with the weights out of cache).
+// Every line of `bytes` at p, at once, into L2 (T1): into L1 (T0) the int8 kernels ran
+// 5-15% slower with their weights coming from memory (bench/kernels/int8_batch.c,
+// built with each hint).
 static inline __attribute__((always_inline)) void prefetch_bytes(const uint8_t *p, long bytes) {
     for (long line = 0; line < bytes; line += 64) _mm_prefetch((const char *)p + line, _MM_HINT_T1);
 }
