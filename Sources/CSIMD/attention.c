@@ -3,6 +3,7 @@
 // heads, the element type and their blocking as constants after inlining; the
 // blocking only chooses how many outputs share a pass, never an output's order.
 #include "attention.h"
+#include "prefetch_cursor.h"
 
 #include <immintrin.h>
 
@@ -48,14 +49,6 @@ ALWAYS_INLINE void score_vectors(int heads, int P, int f16, const float *q, long
         }
 }
 
-// Every line of the `bytes` at p into L2 (T1; into L1, T0, it saved less in a trial),
-// for the tile after the one in use: the tiles of a sequence lie in blocks scattered
-// over the cache, so the hardware prefetcher cannot run ahead, and from memory the
-// loops waited on every new tile.
-ALWAYS_INLINE void prefetch_tile(const uint8_t *p, long bytes) {
-    for (long line = 0; line < bytes; line += 64) _mm_prefetch((const char *)p + line, _MM_HINT_T1);
-}
-
 // One key tile's first `count` positions. P: position vectors per step where 8·P
 // positions remain (the rest go one at a time).
 ALWAYS_INLINE void tile_scores(int heads, int P, int f16, const float *q, long hd, const uint8_t *tile, long bs,
@@ -69,12 +62,16 @@ ALWAYS_INLINE void tile_scores(int heads, int P, int f16, const float *q, long h
         score_vectors(heads, 1, f16, q, hd, tile + s * e, dimBytes, count - s, scale, out + s, stride);
 }
 
+// Each tile asks for the next one (into L2, prefetch_bytes; into L1 it saved less in a
+// trial): the tiles of a sequence lie in blocks scattered over the cache, so the
+// hardware prefetcher cannot run ahead, and from memory the loops waited on every new
+// tile.
 ALWAYS_INLINE void scores(int heads, int P, int f16, const float *q, long hd, const uint8_t *keys,
                           const int32_t *table, long nKV, long kvHead, long bs, long length, float scale, float *out,
                           long stride) {
     const long tileBytes = bs * hd * (f16 ? 2 : 4);
     for (long first = 0, b = 0; first < length; first += bs, b++) {
-        if (first + bs < length) prefetch_tile(keys + ((long)table[b + 1] * nKV + kvHead) * tileBytes, tileBytes);
+        if (first + bs < length) prefetch_bytes(keys + ((long)table[b + 1] * nKV + kvHead) * tileBytes, tileBytes);
         const long count = length - first < bs ? length - first : bs;
         tile_scores(heads, P, f16, q, hd, keys + ((long)table[b] * nKV + kvHead) * tileBytes, bs, count, scale,
                     out + first, stride);
@@ -91,7 +88,7 @@ ALWAYS_INLINE void values_pass(int heads, int W, int f16, const float *w, long w
         for (int v = 0; v < W; v++) acc[j][v] = _mm256_setzero_ps();
     for (long first = 0, b = 0; first < length; first += bs, b++) {
         // The first pass brings the tiles; the later ones find them in cache.
-        if (c == 0 && first + bs < length) prefetch_tile(values + ((long)table[b + 1] * nKV + kvHead) * tileBytes, tileBytes);
+        if (c == 0 && first + bs < length) prefetch_bytes(values + ((long)table[b + 1] * nKV + kvHead) * tileBytes, tileBytes);
         const uint8_t *tile = values + ((long)table[b] * nKV + kvHead) * tileBytes + c * e;
         const long slots = length - first < bs ? length - first : bs;
         for (long slot = 0; slot < slots; slot++) {
@@ -108,7 +105,8 @@ ALWAYS_INLINE void values_pass(int heads, int W, int f16, const float *w, long w
         for (int v = 0; v < W; v++) _mm256_storeu_ps(out + j * hd + c + 8 * v, acc[j][v]);
 }
 
-// Passes of W vectors of outputs, then one for what is left.
+// Passes of W vectors of outputs, then one for what is left (fewer than W vectors; the
+// guards drop the widths a build never reaches).
 ALWAYS_INLINE void values(int heads, int W, int f16, const float *w, long wstride, long length, const uint8_t *v,
                           const int32_t *table, long nKV, long kvHead, long bs, long hd, float *out) {
 #define PASS(width) values_pass(heads, width, f16, w, wstride, length, v, table, nKV, kvHead, bs, hd, c, out)
