@@ -45,7 +45,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CSIMD"]),
         .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats", "Kernels"]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "ModelFormats"]),
         .testTarget(name: "AdaptersTests", dependencies: ["Adapters", "ModelFormats", "Kernels"]),

@@ -1,3 +1,4 @@
+import CSIMD
 import Kernels
 import Testing
 
@@ -209,10 +210,32 @@ private struct Int8LoRA {
 
     /// scale · Σ_r rankScales[r] · (A x)[r] · Bᵀ[r] for one row, naively in Double.
     func reference(x: ArraySlice<Float>, scale: Float) -> [Double] {
+        let ax = rankValues(x: x, scale: scale)
+        return (0..<outDim).map { o in (0..<rank).reduce(0.0) { $0 + ax[$1] * Double(bT[$1 * outDim + o]) } }
+    }
+
+    /// scale · rankScales[r] · (A x)[r], in Double.
+    private func rankValues(x: ArraySlice<Float>, scale: Float) -> [Double] {
         let x = Array(x)
-        let ax = (0..<rank).map { r in (0..<inDim).reduce(0.0) { $0 + Double(a[r * inDim + $1]) * Double(x[$1]) } }
+        return (0..<rank).map { r in
+            Double(scale) * Double(rankScales[r]) * (0..<inDim).reduce(0.0) { $0 + Double(a[r * inDim + $1]) * Double(x[$1]) }
+        }
+    }
+
+    /// Per output, how far the decode kernel's result may lie from `reference`: x
+    /// rounded to steps of max|x| / xRange moves each rank value by at most half a step
+    /// times Σ|A[r]| (times its scales), and the rank values rounded to steps of their
+    /// largest / sRange move by half a step more; every integer sum after is exact.
+    func decodeRoundingBound(x: ArraySlice<Float>, scale: Float) -> [Double] {
+        let xStep = Double(x.map(abs).max()!) / Double(graft_lora_int8_x_range(inDim))
+        let values = rankValues(x: x, scale: scale)
+        let valueErrors = (0..<rank).map { r in
+            abs(Double(scale) * Double(rankScales[r])) * xStep / 2 * (0..<inDim).reduce(0.0) { $0 + Double(abs(a[r * inDim + $1])) }
+        }
+        let largest = zip(values, valueErrors).map { abs($0) + $1 }.max()!
+        let valueStep = largest / Double(graft_lora_int8_s_range(rank))
         return (0..<outDim).map { o in
-            Double(scale) * (0..<rank).reduce(0.0) { $0 + Double(rankScales[$1]) * ax[$1] * Double(bT[$1 * outDim + o]) }
+            (0..<rank).reduce(0.0) { $0 + Double(abs(bT[$1 * outDim + o])) * (valueErrors[$1] + valueStep / 2) }
         }
     }
 }
@@ -228,7 +251,7 @@ extension LoRATests {
         let adapters = (0..<2).map { _ in Int8LoRA(rank: rank, inDim: inDim, outDim: outDim, rng: &rng) }
         let assignment: [Int?] = [0, 0, 0, 1, nil]
         let x = rng.floats(T * inDim), base = rng.floats(T * outDim)
-        var decoded = base, prompt = base
+        var decoded = base, prompt = base, alone = base
         var shrink = [Float](repeating: 0, count: T * stride)
         var scratch = [Float](repeating: 0, count: loraGemmScratchCount(rows: 3, rank: rank, inDim: inDim, outDim: outDim))
         adapters.map(\.packedA).withPointers { aPointers in
@@ -241,6 +264,11 @@ extension LoRATests {
                     }
                     loraRowsForward(out: &decoded, outStride: outDim, x: x, xStride: inDim, rows: rows, count: rows.count,
                                     inDim: inDim, outDim: outDim, shrink: &shrink, shrinkStride: stride)
+                    // And each of them alone
+                    for row in rows {
+                        loraRowsForward(out: &alone, outStride: outDim, x: x, xStride: inDim, rows: [row], count: 1,
+                                        inDim: inDim, outDim: outDim, shrink: &shrink, shrinkStride: stride)
+                    }
                     // And adapter 0's rows as one prompt chunk
                     loraGemmForward(out: &prompt, outStride: outDim, x: x, xStride: inDim, T: 3, a: aPointers[0],
                                     bT: bPointers[0], precision: .int8, rank: rank, inDim: inDim, outDim: outDim,
@@ -248,14 +276,22 @@ extension LoRATests {
                 }
             }
         }
-        // Then each row is base + its side path with every rank's scale, on both paths
+        // Then a row's result is bit-identical in a pair and alone
+        #expect(decoded == alone)
+        // And each row is base + its side path with every rank's scale: within f32
+        // rounding on the prompt path, and within the bound of its int16 rounding on the
+        // decode path
         for t in 0..<T {
-            let side = assignment[t].map { adapters[$0].reference(x: x[(t * inDim)..<((t + 1) * inDim)], scale: scale) }
+            let rowX = x[(t * inDim)..<((t + 1) * inDim)]
+            let side = assignment[t].map { adapters[$0].reference(x: rowX, scale: scale) }
+                ?? [Double](repeating: 0, count: outDim)
+            let bound = assignment[t].map { adapters[$0].decodeRoundingBound(x: rowX, scale: scale) }
                 ?? [Double](repeating: 0, count: outDim)
             let magnitude = side.map(abs).max()! + 1
             for o in 0..<outDim {
                 let expected = Double(base[t * outDim + o]) + side[o]
-                #expect(abs(Double(decoded[t * outDim + o]) - expected) < 1e-5 * magnitude, "decode row \(t) output \(o)")
+                #expect(abs(Double(decoded[t * outDim + o]) - expected) <= bound[o] + 1e-6 * magnitude,
+                        "decode row \(t) output \(o)")
                 if t < 3 {
                     #expect(abs(Double(prompt[t * outDim + o]) - expected) < 1e-5 * magnitude, "prompt row \(t) output \(o)")
                 }

@@ -3,7 +3,9 @@ import CSIMD
 // The low-rank side path of one projection, added to the base projection's output
 // (never merged into the shared weights): out += scale · (x · Aᵀ) · B, with B given
 // transposed. Weights are halves or int8 (LoRAWeightPrecision) in LoRAPacking's layout
-// (below); int8 ranks carry a scale each, applied to x · Aᵀ. Math is f32.
+// (below); int8 ranks carry a scale each, applied to x · Aᵀ. Math is f32, except for
+// decode rows with int8 weights, which multiply in integers (CSIMD's lora_int8.h: x and
+// the rank values rounded to int16, every sum exact).
 // x: (T, inDim) at row stride xStride; A: (rank, inDim); bT: (rank, outDim); out:
 // (T, outDim) at row stride outStride.
 //
@@ -62,11 +64,11 @@ public func loraRowsForward(out: UnsafeMutablePointer<Float>, outStride: Int,
             let rowShrink = (shrink + i &* shrinkStride, shrink + (i &+ 1) &* shrinkStride)
             switch r.precision {
             case .f16:
-                loraSidePath(LoRAHalf.self, pair: pair, out: rowOut, x: rowX, a: r.a, bT: r.bT, rank: r.rank, inDim: inDim,
-                             outDim: outDim, scale: r.scale, rankScales: r.rankScales, shrink: rowShrink)
+                loraSidePath(pair: pair, out: rowOut, x: rowX, a: r.a, bT: r.bT, rank: r.rank, inDim: inDim,
+                             outDim: outDim, scale: r.scale, shrink: rowShrink)
             case .int8:
-                loraSidePath(LoRAInt8.self, pair: pair, out: rowOut, x: rowX, a: r.a, bT: r.bT, rank: r.rank, inDim: inDim,
-                             outDim: outDim, scale: r.scale, rankScales: r.rankScales, shrink: rowShrink)
+                graft_lora_int8_rows(rowOut.0, pair ? rowOut.1 : nil, rowX.0, pair ? rowX.1 : nil, r.a, r.bT, r.rank,
+                                     inDim, outDim, r.scale, r.rankScales)
             }
             i &+= pair ? 2 : 1
         }
@@ -84,27 +86,24 @@ extension LoRARow {
 /// Two pointers, one per row of a pair; the second is ignored for a single row.
 public typealias RowPair<P> = (P, P)
 
-// One row, or two rows of one adapter: s = scale · A·x (times each rank's scale, if
-// any), then out += Σ_r s[r]·Bᵀ[r] with r in order. Each output element and each s[r]
+// Half weights, one row or two rows of one adapter: s = scale · A·x, then out +=
+// Σ_r s[r]·Bᵀ[r] with r in order. Each output element and each s[r]
 // has one summation order whatever the grouping around it (a pair shares loads, never
 // sums), so a row's result never depends on other rows. `pair` is a constant at each
 // call site, so the single-row body carries none of the pair's work. shrink:
 // paddedRank(rank) floats per row.
 @inlinable @inline(__always)
-func loraSidePath<E: LoRAElement>(_: E.Type, pair: Bool, out: RowPair<UnsafeMutablePointer<Float>>,
-                                  x: RowPair<UnsafePointer<Float>>, a: UnsafeRawPointer, bT: UnsafeRawPointer,
-                                  rank: Int, inDim: Int, outDim: Int, scale: Float, rankScales: UnsafePointer<Float>?,
-                                  shrink: RowPair<UnsafeMutablePointer<Float>>) {
+func loraSidePath(pair: Bool, out: RowPair<UnsafeMutablePointer<Float>>,
+                  x: RowPair<UnsafePointer<Float>>, a: UnsafeRawPointer, bT: UnsafeRawPointer,
+                  rank: Int, inDim: Int, outDim: Int, scale: Float,
+                  shrink: RowPair<UnsafeMutablePointer<Float>>) {
     let s = (UnsafePointer(shrink.0), UnsafePointer(shrink.1))
     if pair {
-        loraShrink(E.self, pair: true, s: shrink, x: x, a: a, rank: rank, inDim: inDim, scale: scale)
-        applyRankScales(rankScales, shrink.0, rank)
-        applyRankScales(rankScales, shrink.1, rank)
-        loraExpand(E.self, pair: true, out: out, s: s, bT: bT, rank: rank, outDim: outDim)
+        loraShrink(pair: true, s: shrink, x: x, a: a, rank: rank, inDim: inDim, scale: scale)
+        loraExpand(pair: true, out: out, s: s, bT: bT, rank: rank, outDim: outDim)
     } else {
-        loraShrink(E.self, pair: false, s: shrink, x: x, a: a, rank: rank, inDim: inDim, scale: scale)
-        applyRankScales(rankScales, shrink.0, rank)
-        loraExpand(E.self, pair: false, out: out, s: s, bT: bT, rank: rank, outDim: outDim)
+        loraShrink(pair: false, s: shrink, x: x, a: a, rank: rank, inDim: inDim, scale: scale)
+        loraExpand(pair: false, out: out, s: s, bT: bT, rank: rank, outDim: outDim)
     }
 }
 
@@ -121,13 +120,13 @@ func applyRankScales(_ rankScales: UnsafePointer<Float>?, _ s: UnsafeMutablePoin
 /// groups of one row sharing each load of x, or one group of two rows sharing each
 /// load of A.
 @inlinable @inline(__always)
-func loraShrink<E: LoRAElement>(_: E.Type, pair: Bool, s: RowPair<UnsafeMutablePointer<Float>>,
-                                x: RowPair<UnsafePointer<Float>>, a: UnsafeRawPointer, rank: Int, inDim: Int,
-                                scale: Float) {
+func loraShrink(pair: Bool, s: RowPair<UnsafeMutablePointer<Float>>,
+                x: RowPair<UnsafePointer<Float>>, a: UnsafeRawPointer, rank: Int, inDim: Int,
+                scale: Float) {
     let groups = LoRAPacking.paddedRank(rank) / 4
     let fullBlocks = inDim / 8
-    let blockBytes = 32 &* E.bytes  // 4 ranks × 8 columns
-    let groupBytes = LoRAPacking.paddedCols(inDim) &* 4 &* E.bytes
+    let blockBytes = 32 &* MemoryLayout<Float16>.size  // 4 ranks × 8 columns
+    let groupBytes = LoRAPacking.paddedCols(inDim) &* 4 &* MemoryLayout<Float16>.size
     // x's last partial block, zero-padded: the packed A is zero there too. It is added
     // after the loop, not chosen inside it: a select there cost the loop a register and
     // put a spill on an accumulator's dependency chain.
@@ -143,27 +142,27 @@ func loraShrink<E: LoRAElement>(_: E.Type, pair: Bool, s: RowPair<UnsafeMutableP
         let p = a + g &* groupBytes
         var c: Group32 = (.zero, .zero, .zero, .zero), d: Group32 = (.zero, .zero, .zero, .zero)
         if pair {
-            for b in 0..<fullBlocks { accumulateRankGroup(E.self, &c, &d, p + b &* blockBytes, xBlock(x.0, b), xBlock(x.1, b)) }
-            if hasTail { accumulateRankGroup(E.self, &c, &d, p + fullBlocks &* blockBytes, tail.0, tail.1) }
+            for b in 0..<fullBlocks { accumulateRankGroup(&c, &d, p + b &* blockBytes, xBlock(x.0, b), xBlock(x.1, b)) }
+            if hasTail { accumulateRankGroup(&c, &d, p + fullBlocks &* blockBytes, tail.0, tail.1) }
             storeRankGroup(s.0 + g &* 4, c, scale)
             storeRankGroup(s.1 + g &* 4, d, scale)
             g &+= 1
         } else if twoGroups {
             for b in 0..<fullBlocks {
                 let xv = xBlock(x.0, b)
-                accumulateRankGroup(E.self, &c, p + b &* blockBytes, xv)
-                accumulateRankGroup(E.self, &d, p + groupBytes + b &* blockBytes, xv)
+                accumulateRankGroup(&c, p + b &* blockBytes, xv)
+                accumulateRankGroup(&d, p + groupBytes + b &* blockBytes, xv)
             }
             if hasTail {
-                accumulateRankGroup(E.self, &c, p + fullBlocks &* blockBytes, tail.0)
-                accumulateRankGroup(E.self, &d, p + groupBytes + fullBlocks &* blockBytes, tail.0)
+                accumulateRankGroup(&c, p + fullBlocks &* blockBytes, tail.0)
+                accumulateRankGroup(&d, p + groupBytes + fullBlocks &* blockBytes, tail.0)
             }
             storeRankGroup(s.0 + g &* 4, c, scale)
             storeRankGroup(s.0 + (g &* 4 &+ 4), d, scale)
             g &+= 2
         } else {
-            for b in 0..<fullBlocks { accumulateRankGroup(E.self, &c, p + b &* blockBytes, xBlock(x.0, b)) }
-            if hasTail { accumulateRankGroup(E.self, &c, p + fullBlocks &* blockBytes, tail.0) }
+            for b in 0..<fullBlocks { accumulateRankGroup(&c, p + b &* blockBytes, xBlock(x.0, b)) }
+            if hasTail { accumulateRankGroup(&c, p + fullBlocks &* blockBytes, tail.0) }
             storeRankGroup(s.0 + g &* 4, c, scale)
             g &+= 1
         }
@@ -181,26 +180,26 @@ func partialBlock(_ x: UnsafePointer<Float>, _ count: Int) -> SIMD8<Float> {
 
 /// c.k += A[4g + k, block] · x[block] for one packed block of four ranks at p.
 @usableFromInline @inline(__always)
-func accumulateRankGroup<E: LoRAElement>(_: E.Type, _ c: inout Group32, _ p: UnsafeRawPointer, _ xv: SIMD8<Float>) {
-    let e = 8 &* E.bytes
-    c.0 = c.0.addingProduct(E.load8(p), xv)
-    c.1 = c.1.addingProduct(E.load8(p + e), xv)
-    c.2 = c.2.addingProduct(E.load8(p + 2 &* e), xv)
-    c.3 = c.3.addingProduct(E.load8(p + 3 &* e), xv)
+func accumulateRankGroup(_ c: inout Group32, _ p: UnsafeRawPointer, _ xv: SIMD8<Float>) {
+    let e = 8 &* MemoryLayout<Float16>.size
+    c.0 = c.0.addingProduct(graft_load_f16x8(p), xv)
+    c.1 = c.1.addingProduct(graft_load_f16x8(p + e), xv)
+    c.2 = c.2.addingProduct(graft_load_f16x8(p + 2 &* e), xv)
+    c.3 = c.3.addingProduct(graft_load_f16x8(p + 3 &* e), xv)
 }
 
 /// The same for two rows at once: each eighth of A is widened once for both.
 @usableFromInline @inline(__always)
-func accumulateRankGroup<E: LoRAElement>(_: E.Type, _ c: inout Group32, _ d: inout Group32, _ p: UnsafeRawPointer,
-                                         _ x0: SIMD8<Float>, _ x1: SIMD8<Float>) {
-    let e = 8 &* E.bytes
-    var w = E.load8(p)
+func accumulateRankGroup(_ c: inout Group32, _ d: inout Group32, _ p: UnsafeRawPointer,
+                         _ x0: SIMD8<Float>, _ x1: SIMD8<Float>) {
+    let e = 8 &* MemoryLayout<Float16>.size
+    var w = graft_load_f16x8(p)
     c.0 = c.0.addingProduct(w, x0); d.0 = d.0.addingProduct(w, x1)
-    w = E.load8(p + e)
+    w = graft_load_f16x8(p + e)
     c.1 = c.1.addingProduct(w, x0); d.1 = d.1.addingProduct(w, x1)
-    w = E.load8(p + 2 &* e)
+    w = graft_load_f16x8(p + 2 &* e)
     c.2 = c.2.addingProduct(w, x0); d.2 = d.2.addingProduct(w, x1)
-    w = E.load8(p + 3 &* e)
+    w = graft_load_f16x8(p + 3 &* e)
     c.3 = c.3.addingProduct(w, x0); d.3 = d.3.addingProduct(w, x1)
 }
 
@@ -213,9 +212,9 @@ func storeRankGroup(_ s: UnsafeMutablePointer<Float>, _ c: Group32, _ scale: Flo
 /// block of 8 outputs is one contiguous run [rank][8]. Eight accumulators: four output
 /// blocks of one row, or two blocks of two rows sharing each widened load of Bᵀ.
 @inlinable @inline(__always)
-func loraExpand<E: LoRAElement>(_: E.Type, pair: Bool, out: RowPair<UnsafeMutablePointer<Float>>,
-                                s: RowPair<UnsafePointer<Float>>, bT: UnsafeRawPointer, rank: Int, outDim: Int) {
-    let rowBytes = 8 &* E.bytes
+func loraExpand(pair: Bool, out: RowPair<UnsafeMutablePointer<Float>>,
+                s: RowPair<UnsafePointer<Float>>, bT: UnsafeRawPointer, rank: Int, outDim: Int) {
+    let rowBytes = 8 &* MemoryLayout<Float16>.size
     let blockBytes = LoRAPacking.paddedRank(rank) &* rowBytes
     let fullBlocks = outDim / 8
     let step = pair ? 2 : 4
@@ -228,15 +227,15 @@ func loraExpand<E: LoRAElement>(_: E.Type, pair: Bool, out: RowPair<UnsafeMutabl
             let s0 = SIMD8<Float>(repeating: s.0[r])
             if pair {
                 let s1 = SIMD8<Float>(repeating: s.1[r])
-                var w = E.load8(q)
+                var w = graft_load_f16x8(q)
                 c.0 = c.0.addingProduct(w, s0); c.2 = c.2.addingProduct(w, s1)
-                w = E.load8(q + blockBytes)
+                w = graft_load_f16x8(q + blockBytes)
                 c.1 = c.1.addingProduct(w, s0); c.3 = c.3.addingProduct(w, s1)
             } else {
-                c.0 = c.0.addingProduct(E.load8(q), s0)
-                c.1 = c.1.addingProduct(E.load8(q + blockBytes), s0)
-                c.2 = c.2.addingProduct(E.load8(q + 2 &* blockBytes), s0)
-                c.3 = c.3.addingProduct(E.load8(q + 3 &* blockBytes), s0)
+                c.0 = c.0.addingProduct(graft_load_f16x8(q), s0)
+                c.1 = c.1.addingProduct(graft_load_f16x8(q + blockBytes), s0)
+                c.2 = c.2.addingProduct(graft_load_f16x8(q + 2 &* blockBytes), s0)
+                c.3 = c.3.addingProduct(graft_load_f16x8(q + 3 &* blockBytes), s0)
             }
         }
         if pair {
@@ -252,7 +251,7 @@ func loraExpand<E: LoRAElement>(_: E.Type, pair: Bool, out: RowPair<UnsafeMutabl
     while o < outDim {
         var c0 = SIMD8<Float>(), c1 = SIMD8<Float>()
         for r in 0..<rank {
-            let w = E.load8(p + r &* rowBytes)
+            let w = graft_load_f16x8(p + r &* rowBytes)
             c0 = c0.addingProduct(w, SIMD8<Float>(repeating: s.0[r]))
             if pair { c1 = c1.addingProduct(w, SIMD8<Float>(repeating: s.1[r])) }
         }
@@ -321,8 +320,9 @@ public func loraGemmForward(out: UnsafeMutablePointer<Float>, outStride: Int,
 /// streams every adapter's weights from memory each step):
 /// - A (rank, inDim): ranks in groups of four (the last zero-padded), each group
 ///   [block of 8 columns][rank in group][8], columns zero-padded to a multiple of 8;
-/// - Bᵀ (rank, outDim): [block of 8 outputs][rank, padded to 4][8], outputs
-///   zero-padded to a multiple of 8.
+/// - Bᵀ (rank, outDim): [block of 8 outputs][rank, padded to 4][8] for halves, and
+///   [block of 8 outputs][pair of ranks][8][2] for int8; outputs zero-padded to a
+///   multiple of 8.
 public enum LoRAPacking {
     @inlinable public static func paddedRank(_ rank: Int) -> Int { (rank &+ 3) & ~3 }
     @inlinable public static func paddedCols(_ cols: Int) -> Int { (cols &+ 7) & ~7 }
@@ -335,9 +335,13 @@ public enum LoRAPacking {
         ((r / 4 * (paddedCols(inDim) / 8) + i / 8) * 4 + r % 4) * 8 + i % 8
     }
 
-    /// Index in packed Bᵀ of Bᵀ[r, o].
-    @inlinable static func bTIndex(_ r: Int, _ o: Int, rank: Int) -> Int {
-        (o / 8 * paddedRank(rank) + r) * 8 + o % 8
+    /// Index in packed Bᵀ of Bᵀ[r, o]. int8 ranks go in pairs, [block][pair][8][2], so
+    /// that one vpmaddwd multiplies both ranks of a pair for eight outputs.
+    @inlinable static func bTIndex(_ r: Int, _ o: Int, rank: Int, precision: LoRAWeightPrecision) -> Int {
+        switch precision {
+        case .f16: (o / 8 * paddedRank(rank) + r) * 8 + o % 8
+        case .int8: (o / 8 * paddedRank(rank) + (r & ~1)) * 8 + (o % 8) * 2 + (r & 1)
+        }
     }
 
     /// Packs A (rank, inDim) row-major into `dst` (`count(rank:cols: inDim)` elements).
@@ -346,10 +350,22 @@ public enum LoRAPacking {
         for r in 0..<rank { for i in 0..<inDim { dst[aIndex(r, i, inDim: inDim)] = a[r * inDim + i] } }
     }
 
-    /// Packs Bᵀ (rank, outDim) row-major into `dst` (`count(rank:cols: outDim)` elements).
-    public static func packBT<E: Numeric>(_ dst: UnsafeMutablePointer<E>, _ bT: UnsafePointer<E>, rank: Int, outDim: Int) {
+    /// Packs half Bᵀ (rank, outDim) row-major into `dst` (`count(rank:cols: outDim)` elements).
+    public static func packBT(_ dst: UnsafeMutablePointer<Float16>, _ bT: UnsafePointer<Float16>, rank: Int, outDim: Int) {
+        packBT(dst, bT, rank: rank, outDim: outDim, precision: .f16)
+    }
+
+    /// Packs int8 Bᵀ (rank, outDim) row-major into `dst` (`count(rank:cols: outDim)` bytes).
+    public static func packBT(_ dst: UnsafeMutablePointer<Int8>, _ bT: UnsafePointer<Int8>, rank: Int, outDim: Int) {
+        packBT(dst, bT, rank: rank, outDim: outDim, precision: .int8)
+    }
+
+    private static func packBT<E: Numeric>(_ dst: UnsafeMutablePointer<E>, _ bT: UnsafePointer<E>, rank: Int, outDim: Int,
+                                           precision: LoRAWeightPrecision) {
         dst.update(repeating: 0, count: count(rank: rank, cols: outDim))
-        for r in 0..<rank { for o in 0..<outDim { dst[bTIndex(r, o, rank: rank)] = bT[r * outDim + o] } }
+        for r in 0..<rank {
+            for o in 0..<outDim { dst[bTIndex(r, o, rank: rank, precision: precision)] = bT[r * outDim + o] }
+        }
     }
 
     /// A (rank, inDim) row-major in f32 from packed A, as stored (no scales applied).
@@ -361,7 +377,7 @@ public enum LoRAPacking {
     /// Bᵀ (rank, outDim) row-major in f32 from packed Bᵀ, as stored (no scales applied).
     public static func unpackBT(_ dst: UnsafeMutablePointer<Float>, _ bT: UnsafeRawPointer,
                                 precision: LoRAWeightPrecision = .f16, rank: Int, outDim: Int) {
-        for r in 0..<rank { for o in 0..<outDim { dst[r * outDim + o] = element(bT, bTIndex(r, o, rank: rank), precision) } }
+        for r in 0..<rank { for o in 0..<outDim { dst[r * outDim + o] = element(bT, bTIndex(r, o, rank: rank, precision: precision), precision) } }
     }
 
     private static func element(_ p: UnsafeRawPointer, _ i: Int, _ precision: LoRAWeightPrecision) -> Float {

@@ -1,0 +1,223 @@
+#include "lora_int8.h"
+
+#include <float.h>
+#include <immintrin.h>
+#include <stdint.h>
+
+// Columns of x are rounded to int16 this many blocks of 8 at a time, into a stack buffer,
+// so any width works without scratch from the caller.
+enum { CHUNK_BLOCKS = 32 };
+
+static long padded_cols(long cols) { return (cols + 7) & ~7L; }
+static long padded_rank(long rank) { return (rank + 3) & ~3L; }
+
+// The largest q for which `terms` products of an int8 weight (|w| <= 127, the packing's
+// range) and an int16 in [-q, q] sum inside an int32.
+static long range_for(long terms) {
+    const long q = 2147483647L / (127 * (terms > 0 ? terms : 1));
+    return q < 32767 ? q : 32767;
+}
+
+long graft_lora_int8_x_range(long inDim) { return range_for(padded_cols(inDim)); }
+long graft_lora_int8_s_range(long rank) { return range_for(padded_rank(rank)); }
+
+static float max_abs(const float *x, long n) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 m = _mm256_setzero_ps();
+    long i = 0;
+    for (; i + 8 <= n; i += 8) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)));
+    float lanes[8], largest = 0;
+    _mm256_storeu_ps(lanes, m);
+    for (int l = 0; l < 8; l++) largest = lanes[l] > largest ? lanes[l] : largest;
+    for (; i < n; i++) {
+        const float v = x[i] < 0 ? -x[i] : x[i];
+        largest = v > largest ? v : largest;
+    }
+    return largest;
+}
+
+// The multiplier taking values of largest magnitude `largest` into [-range, range]
+// (rounded to nearest, ties to even), and its inverse, the step. Zero for a row of
+// zeros, or one so small its multiplier would overflow: its side path is below any f32
+// output's rounding.
+static void rounding_scale(float largest, long range, float *multiplier, float *step) {
+    const float m = (float)range / largest;
+    const int usable = largest > 0 && m < FLT_MAX;
+    *multiplier = usable ? m : 0;
+    *step = usable ? largest / (float)range : 0;
+}
+
+// q[8b..8b+8) = x's columns c0 + 8b... times multiplier, rounded, for `blocks` blocks;
+// columns at or past inDim are 0 (the packed A is zero there too).
+static void round_columns(int16_t *q, const float *x, long c0, long blocks, long inDim, float multiplier) {
+    const __m256 m = _mm256_set1_ps(multiplier);
+    for (long b = 0; b < blocks; b++) {
+        const long c = c0 + 8 * b;
+        __m256 v;
+        if (c + 8 <= inDim) {
+            v = _mm256_loadu_ps(x + c);
+        } else {
+            float tail[8] = {0};
+            for (long l = 0; c + l < inDim; l++) tail[l] = x[c + l];
+            v = _mm256_loadu_ps(tail);
+        }
+        const __m256i w = _mm256_cvtps_epi32(_mm256_mul_ps(v, m));
+        _mm_storeu_si128((__m128i *)(q + 8 * b),
+                         _mm_packs_epi32(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1)));
+    }
+}
+
+static int32_t sum128(__m128i v) {
+    v = _mm_add_epi32(v, _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 0, 3, 2)));
+    v = _mm_add_epi32(v, _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(v);
+}
+
+// Ranks 4·g0 ... 4·(g0 + G) of s0 (and s1) = A·qx for G groups of four ranks. Each
+// 32-byte block of a group is its four ranks' eight columns; widened, ranks (0, 1) and
+// (2, 3) fill the two halves of a register and vpmaddwd multiplies both by the same
+// eight columns of x, leaving four partial sums per rank.
+static inline __attribute__((always_inline)) void shrink_groups(
+    const int G, const int pair, int32_t *s0, int32_t *s1, const float *x0, const float *x1, float m0, float m1,
+    const int8_t *a, long g0, long blocks, long inDim) {
+    __m256i c[4][2], d[4][2];
+    for (int g = 0; g < G; g++) c[g][0] = c[g][1] = d[g][0] = d[g][1] = _mm256_setzero_si256();
+    int16_t q0[CHUNK_BLOCKS * 8], q1[CHUNK_BLOCKS * 8];
+    for (long b0 = 0; b0 < blocks; b0 += CHUNK_BLOCKS) {
+        const long n = blocks - b0 < CHUNK_BLOCKS ? blocks - b0 : CHUNK_BLOCKS;
+        round_columns(q0, x0, 8 * b0, n, inDim, m0);
+        if (pair) round_columns(q1, x1, 8 * b0, n, inDim, m1);
+        for (long b = 0; b < n; b++) {
+            const __m256i u = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(q0 + 8 * b)));
+            const __m256i v = pair ? _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(q1 + 8 * b))) : u;
+            for (int g = 0; g < G; g++) {
+                const int8_t *p = a + ((g0 + g) * blocks + b0 + b) * 32;
+                const __m256i lo = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)p));
+                const __m256i hi = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(p + 16)));
+                c[g][0] = _mm256_add_epi32(c[g][0], _mm256_madd_epi16(lo, u));
+                c[g][1] = _mm256_add_epi32(c[g][1], _mm256_madd_epi16(hi, u));
+                if (pair) {
+                    d[g][0] = _mm256_add_epi32(d[g][0], _mm256_madd_epi16(lo, v));
+                    d[g][1] = _mm256_add_epi32(d[g][1], _mm256_madd_epi16(hi, v));
+                }
+            }
+        }
+    }
+    for (int g = 0; g < G; g++) {
+        int32_t *r0 = s0 + 4 * (g0 + g), *r1 = s1 + 4 * (g0 + g);
+        for (int h = 0; h < 2; h++) {
+            r0[2 * h] = sum128(_mm256_castsi256_si128(c[g][h]));
+            r0[2 * h + 1] = sum128(_mm256_extracti128_si256(c[g][h], 1));
+            if (pair) {
+                r1[2 * h] = sum128(_mm256_castsi256_si128(d[g][h]));
+                r1[2 * h + 1] = sum128(_mm256_extracti128_si256(d[g][h], 1));
+            }
+        }
+    }
+}
+
+// All groups: four at a time for one row, two for a pair (eight accumulators either way).
+static void shrink(int pair, int32_t *s0, int32_t *s1, const float *x0, const float *x1, float m0, float m1,
+                   const int8_t *a, long groups, long inDim) {
+    const long blocks = padded_cols(inDim) / 8;
+    long g = 0;
+    if (pair) {
+        for (; g + 2 <= groups; g += 2) shrink_groups(2, 1, s0, s1, x0, x1, m0, m1, a, g, blocks, inDim);
+        if (g < groups) shrink_groups(1, 1, s0, s1, x0, x1, m0, m1, a, g, blocks, inDim);
+        return;
+    }
+    for (; g + 4 <= groups; g += 4) shrink_groups(4, 0, s0, s1, x0, x0, m0, m0, a, g, blocks, inDim);
+    switch (groups - g) {
+    case 3: shrink_groups(3, 0, s0, s1, x0, x0, m0, m0, a, g, blocks, inDim); break;
+    case 2: shrink_groups(2, 0, s0, s1, x0, x0, m0, m0, a, g, blocks, inDim); break;
+    case 1: shrink_groups(1, 0, s0, s1, x0, x0, m0, m0, a, g, blocks, inDim); break;
+    }
+}
+
+// out[o..o+8) += v, or its first `count` lanes.
+static void add_block(float *out, __m256 v, long count) {
+    if (count >= 8) {
+        _mm256_storeu_ps(out, _mm256_add_ps(_mm256_loadu_ps(out), v));
+        return;
+    }
+    float lanes[8];
+    _mm256_storeu_ps(lanes, v);
+    for (long l = 0; l < count; l++) out[l] += lanes[l];
+}
+
+// Output blocks ob ... ob + K: out += step · Σ_pairs vpmaddwd(Bᵀ's pair, the pair of
+// rounded rank values), each 16-byte run of Bᵀ being one pair of ranks for 8 outputs.
+static inline __attribute__((always_inline)) void expand_blocks(
+    const int K, const int pair, float *out0, float *out1, const int32_t *t0, const int32_t *t1, float step0,
+    float step1, const int8_t *bT, long ob, long pairs, long outDim) {
+    __m256i c[4], d[4];
+    for (int k = 0; k < K; k++) c[k] = d[k] = _mm256_setzero_si256();
+    const int8_t *p = bT + ob * pairs * 16;
+    for (long r = 0; r < pairs; r++) {
+        const __m256i u = _mm256_set1_epi32(t0[r]);
+        const __m256i v = pair ? _mm256_set1_epi32(t1[r]) : u;
+        for (int k = 0; k < K; k++) {
+            const __m256i w = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(p + (k * pairs + r) * 16)));
+            c[k] = _mm256_add_epi32(c[k], _mm256_madd_epi16(w, u));
+            if (pair) d[k] = _mm256_add_epi32(d[k], _mm256_madd_epi16(w, v));
+        }
+    }
+    for (int k = 0; k < K; k++) {
+        const long o = 8 * (ob + k);
+        add_block(out0 + o, _mm256_mul_ps(_mm256_cvtepi32_ps(c[k]), _mm256_set1_ps(step0)), outDim - o);
+        if (pair) add_block(out1 + o, _mm256_mul_ps(_mm256_cvtepi32_ps(d[k]), _mm256_set1_ps(step1)), outDim - o);
+    }
+}
+
+static void expand(int pair, float *out0, float *out1, const int32_t *t0, const int32_t *t1, float step0,
+                   float step1, const int8_t *bT, long pairs, long outDim) {
+    const long blocks = padded_cols(outDim) / 8;
+    long ob = 0;
+    if (pair) {
+        for (; ob + 2 <= blocks; ob += 2) expand_blocks(2, 1, out0, out1, t0, t1, step0, step1, bT, ob, pairs, outDim);
+        if (ob < blocks) expand_blocks(1, 1, out0, out1, t0, t1, step0, step1, bT, ob, pairs, outDim);
+        return;
+    }
+    for (; ob + 4 <= blocks; ob += 4) expand_blocks(4, 0, out0, out0, t0, t0, step0, step0, bT, ob, pairs, outDim);
+    for (; ob < blocks; ob++) expand_blocks(1, 0, out0, out0, t0, t0, step0, step0, bT, ob, pairs, outDim);
+}
+
+// The rank values s[r]·factor·rankScales[r] rounded to int16 in pairs (rank 2j in the low
+// half of t[j], 2j + 1 in the high), the padding ranks zero; returns the step, 0 when
+// every value is 0.
+static float round_rank_values(int32_t *t, const int32_t *s, float factor, const float *rankScales, long rank,
+                               long paddedRank, long range) {
+    float values[paddedRank];
+    for (long r = 0; r < paddedRank; r++) values[r] = r < rank ? (float)s[r] * factor * rankScales[r] : 0;
+    float multiplier, step;
+    rounding_scale(max_abs(values, paddedRank), range, &multiplier, &step);
+    for (long j = 0; j < paddedRank / 2; j++) {
+        const int32_t lo = (int32_t)__builtin_rintf(values[2 * j] * multiplier);
+        const int32_t hi = (int32_t)__builtin_rintf(values[2 * j + 1] * multiplier);
+        t[j] = (int32_t)((uint32_t)(uint16_t)lo | (uint32_t)hi << 16);
+    }
+    return step;
+}
+
+void graft_lora_int8_rows(float *out0, float *out1, const float *x0, const float *x1, const void *a, const void *bT,
+                          long rank, long inDim, long outDim, float scale, const float *rankScales) {
+    const int pair = out1 != 0 && x1 != 0;
+    const long paddedRank = padded_rank(rank), xRange = graft_lora_int8_x_range(inDim);
+    float m0, m1 = 0, step0, step1 = 0;
+    rounding_scale(max_abs(x0, inDim), xRange, &m0, &step0);
+    if (pair) rounding_scale(max_abs(x1, inDim), xRange, &m1, &step1);
+    int32_t s0[paddedRank], s1[paddedRank];
+    shrink(pair, s0, s1, x0, x1, m0, m1, (const int8_t *)a, paddedRank / 4, inDim);
+
+    const long sRange = graft_lora_int8_s_range(rank);
+    int32_t t0[paddedRank / 2], t1[paddedRank / 2];
+    const float out0Step = round_rank_values(t0, s0, step0 * scale, rankScales, rank, paddedRank, sRange);
+    const float out1Step = pair ? round_rank_values(t1, s1, step1 * scale, rankScales, rank, paddedRank, sRange) : 0;
+    // A row whose rank values are all zero adds nothing; the other of a pair still runs.
+    if (pair && out0Step != 0 && out1Step != 0) {
+        expand(1, out0, out1, t0, t1, out0Step, out1Step, (const int8_t *)bT, paddedRank / 2, outDim);
+        return;
+    }
+    if (out0Step != 0) expand(0, out0, out0, t0, t0, out0Step, out0Step, (const int8_t *)bT, paddedRank / 2, outDim);
+    if (pair && out1Step != 0) expand(0, out1, out1, t1, t1, out1Step, out1Step, (const int8_t *)bT, paddedRank / 2, outDim);
+}
