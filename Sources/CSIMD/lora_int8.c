@@ -73,65 +73,76 @@ static int32_t sum128(__m128i v) {
     return _mm_cvtsi128_si32(v);
 }
 
-// Ranks 4·g0 ... 4·(g0 + G) of s0 (and s1) = A·qx for G groups of four ranks. Each
-// 32-byte block of a group is its four ranks' eight columns; widened, ranks (0, 1) and
-// (2, 3) fill the two halves of a register and vpmaddwd multiplies both by the same
-// eight columns of x, leaving four partial sums per rank.
-static inline __attribute__((always_inline)) void shrink_groups(
-    const int G, const int pair, int32_t *s0, int32_t *s1, const float *x0, const float *x1, float m0, float m1,
-    const int8_t *a, long g0, long blocks, long inDim) {
+// Over one chunk of `n` blocks starting at block b0, groups g0 ..< g0 + G of A times
+// the chunk's rounded x (q0, and q1 for a pair), added to their accumulators in acc0
+// (acc1): two registers a group, ranks (0, 1) and (2, 3). Each 32-byte block of a group
+// is its four ranks' eight columns; widened, two ranks fill the two halves of a
+// register and vpmaddwd multiplies both by the same eight columns of x, leaving four
+// partial sums per rank.
+static inline __attribute__((always_inline)) void shrink_tile(
+    const int G, const int pair, __m256i *acc0, __m256i *acc1, const int16_t *q0, const int16_t *q1,
+    const int8_t *a, long g0, long blocks, long b0, long n) {
     __m256i c[4][2], d[4][2];
-    for (int g = 0; g < G; g++) c[g][0] = c[g][1] = d[g][0] = d[g][1] = _mm256_setzero_si256();
+    for (int g = 0; g < G; g++)
+        for (int h = 0; h < 2; h++) {
+            c[g][h] = _mm256_loadu_si256(acc0 + 2 * (g0 + g) + h);
+            if (pair) d[g][h] = _mm256_loadu_si256(acc1 + 2 * (g0 + g) + h);
+        }
+    for (long b = 0; b < n; b++) {
+        const __m256i u = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(q0 + 8 * b)));
+        const __m256i v = pair ? _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(q1 + 8 * b))) : u;
+        for (int g = 0; g < G; g++) {
+            const int8_t *p = a + ((g0 + g) * blocks + b0 + b) * 32;
+            const __m256i lo = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)p));
+            const __m256i hi = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(p + 16)));
+            c[g][0] = _mm256_add_epi32(c[g][0], _mm256_madd_epi16(lo, u));
+            c[g][1] = _mm256_add_epi32(c[g][1], _mm256_madd_epi16(hi, u));
+            if (pair) {
+                d[g][0] = _mm256_add_epi32(d[g][0], _mm256_madd_epi16(lo, v));
+                d[g][1] = _mm256_add_epi32(d[g][1], _mm256_madd_epi16(hi, v));
+            }
+        }
+    }
+    for (int g = 0; g < G; g++)
+        for (int h = 0; h < 2; h++) {
+            _mm256_storeu_si256(acc0 + 2 * (g0 + g) + h, c[g][h]);
+            if (pair) _mm256_storeu_si256(acc1 + 2 * (g0 + g) + h, d[g][h]);
+        }
+}
+
+// Rank 4g + 2h + k's sum: the four lanes of half k of accumulator (g, h).
+static void sum_ranks(int32_t *s, const __m256i *acc, long groups) {
+    for (long i = 0; i < 2 * groups; i++) {
+        s[2 * i] = sum128(_mm256_castsi256_si128(acc[i]));
+        s[2 * i + 1] = sum128(_mm256_extracti128_si256(acc[i], 1));
+    }
+}
+
+// s0 (and s1) = A·qx, exact. x is rounded one chunk of columns at a time, and every
+// group runs over the chunk: four groups at a time for one row, two for a pair (eight
+// accumulators in registers either way).
+static void shrink(int pair, int32_t *s0, int32_t *s1, const float *x0, const float *x1, float m0, float m1,
+                   const int8_t *a, long groups, long inDim) {
+    const long blocks = padded_cols(inDim) / 8, widest = pair ? 2 : 4;
+    __m256i acc0[2 * groups], acc1[2 * groups];
+    for (long i = 0; i < 2 * groups; i++) acc0[i] = acc1[i] = _mm256_setzero_si256();
     int16_t q0[CHUNK_BLOCKS * 8], q1[CHUNK_BLOCKS * 8];
     for (long b0 = 0; b0 < blocks; b0 += CHUNK_BLOCKS) {
         const long n = blocks - b0 < CHUNK_BLOCKS ? blocks - b0 : CHUNK_BLOCKS;
         round_columns(q0, x0, 8 * b0, n, inDim, m0);
         if (pair) round_columns(q1, x1, 8 * b0, n, inDim, m1);
-        for (long b = 0; b < n; b++) {
-            const __m256i u = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(q0 + 8 * b)));
-            const __m256i v = pair ? _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(q1 + 8 * b))) : u;
-            for (int g = 0; g < G; g++) {
-                const int8_t *p = a + ((g0 + g) * blocks + b0 + b) * 32;
-                const __m256i lo = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)p));
-                const __m256i hi = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(p + 16)));
-                c[g][0] = _mm256_add_epi32(c[g][0], _mm256_madd_epi16(lo, u));
-                c[g][1] = _mm256_add_epi32(c[g][1], _mm256_madd_epi16(hi, u));
-                if (pair) {
-                    d[g][0] = _mm256_add_epi32(d[g][0], _mm256_madd_epi16(lo, v));
-                    d[g][1] = _mm256_add_epi32(d[g][1], _mm256_madd_epi16(hi, v));
-                }
-            }
+        for (long g = 0; g < groups; g += widest) {
+            const long tile = groups - g < widest ? groups - g : widest;
+            if (pair && tile == 2) shrink_tile(2, 1, acc0, acc1, q0, q1, a, g, blocks, b0, n);
+            else if (pair) shrink_tile(1, 1, acc0, acc1, q0, q1, a, g, blocks, b0, n);
+            else if (tile == 4) shrink_tile(4, 0, acc0, acc0, q0, q0, a, g, blocks, b0, n);
+            else if (tile == 3) shrink_tile(3, 0, acc0, acc0, q0, q0, a, g, blocks, b0, n);
+            else if (tile == 2) shrink_tile(2, 0, acc0, acc0, q0, q0, a, g, blocks, b0, n);
+            else shrink_tile(1, 0, acc0, acc0, q0, q0, a, g, blocks, b0, n);
         }
     }
-    for (int g = 0; g < G; g++) {
-        int32_t *r0 = s0 + 4 * (g0 + g), *r1 = s1 + 4 * (g0 + g);
-        for (int h = 0; h < 2; h++) {
-            r0[2 * h] = sum128(_mm256_castsi256_si128(c[g][h]));
-            r0[2 * h + 1] = sum128(_mm256_extracti128_si256(c[g][h], 1));
-            if (pair) {
-                r1[2 * h] = sum128(_mm256_castsi256_si128(d[g][h]));
-                r1[2 * h + 1] = sum128(_mm256_extracti128_si256(d[g][h], 1));
-            }
-        }
-    }
-}
-
-// All groups: four at a time for one row, two for a pair (eight accumulators either way).
-static void shrink(int pair, int32_t *s0, int32_t *s1, const float *x0, const float *x1, float m0, float m1,
-                   const int8_t *a, long groups, long inDim) {
-    const long blocks = padded_cols(inDim) / 8;
-    long g = 0;
-    if (pair) {
-        for (; g + 2 <= groups; g += 2) shrink_groups(2, 1, s0, s1, x0, x1, m0, m1, a, g, blocks, inDim);
-        if (g < groups) shrink_groups(1, 1, s0, s1, x0, x1, m0, m1, a, g, blocks, inDim);
-        return;
-    }
-    for (; g + 4 <= groups; g += 4) shrink_groups(4, 0, s0, s1, x0, x0, m0, m0, a, g, blocks, inDim);
-    switch (groups - g) {
-    case 3: shrink_groups(3, 0, s0, s1, x0, x0, m0, m0, a, g, blocks, inDim); break;
-    case 2: shrink_groups(2, 0, s0, s1, x0, x0, m0, m0, a, g, blocks, inDim); break;
-    case 1: shrink_groups(1, 0, s0, s1, x0, x0, m0, m0, a, g, blocks, inDim); break;
-    }
+    sum_ranks(s0, acc0, groups);
+    if (pair) sum_ranks(s1, acc1, groups);
 }
 
 // out[o..o+8) += v, or its first `count` lanes.
