@@ -5,7 +5,8 @@
 # ceiling with rows interleaved eight at a time) and interleaved_batch.c (the project's
 # interleaved batch kernels, activation rows in lanes or broadcast) and int8_batch.c (the
 # --activations int8 kernels, Q4_1 and Q8_0, against the exact f32 ones; clang, as SwiftPM
-# compiles the project's C). Never in CI (timing).
+# compiles the project's C) and lora_int8.c (the int8 adapters' integer side path against
+# widening to f32). Never in CI (timing).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cc -O3 -mavx2 -mfma -mf16c -ffp-contract=off -pthread -I Sources/CSIMD/include \
@@ -25,3 +26,6 @@ cc -O3 -mavx2 -mfma -mf16c -ffp-contract=off -I Sources/CSIMD/include -I Sources
 clang -O3 -mavx2 -mfma -mf16c -ffp-contract=off -pthread -I Sources/CSIMD/include -I Sources/CSIMD \
    bench/kernels/int8_batch.c Sources/CSIMD/interleaved.c Sources/CSIMD/interleaved_int8.c -o /tmp/graft-int8-batch -lm
 /tmp/graft-int8-batch
+clang -O3 -mavx2 -mfma -mf16c -ffp-contract=off -pthread -I Sources/CSIMD/include -I bench/kernels \
+   bench/kernels/lora_int8.c Sources/CSIMD/lora_int8.c -o /tmp/graft-lora-int8
+/tmp/graft-lora-int8
