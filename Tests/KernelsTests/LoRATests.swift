@@ -242,8 +242,9 @@ private struct Int8LoRA {
 
 extension LoRATests {
     /// Rows 0-2 share one adapter (a pair, then one alone), row 3 has another, row 4
-    /// none; dims exercising the wide, 8-wide and scalar parts of both loops.
-    @Test(arguments: [(77, 75, 5), (576, 1536, 16)])
+    /// none; dims exercising the wide, 8-wide and scalar parts of both loops, and ranks
+    /// giving the decode kernel one to five groups of four ranks.
+    @Test(arguments: [(77, 75, 5), (576, 1536, 16), (1536, 576, 9), (40, 200, 17), (8, 8, 1)])
     func int8WeightsTakeTheirRankScalesOnBothPaths(inDim: Int, outDim: Int, rank: Int) {
         // Given two int8 adapters with a scale per rank, and 5 rows
         var rng = TestRandom(seed: UInt64(3 * inDim + rank))

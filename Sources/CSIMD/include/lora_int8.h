@@ -1,8 +1,8 @@
 // The decode side path of one LoRA projection with int8 weights, in integers
 // (lora_int8.c; Kernels/Ops/LoRA.swift has the f16 path and the packed layouts). Widening
 // each int8 weight to f32 took three instructions per eight multiply-adds; here
-// `vpmaddwd` does sixteen in one, so a row of 32 distinct adapters costs about as much
-// arithmetic as its bytes take to arrive.
+// `vpmaddwd` does sixteen in one (bench/kernels/lora_int8.c compares the two). With
+// many distinct adapters the side path waits on memory either way.
 //
 // For one row, or two rows of one adapter (sharing each widened load, never a sum):
 // 1. x is rounded to int16 with one scale for the row, σx = max|x| / xRange;
@@ -10,7 +10,9 @@
 // 3. those rank values are rounded to int16 with one scale, σs = max|s| / sRange;
 // 4. out[o] += σs·Σ_r qs[r]·Bᵀ[r,o], the sum exact in int32.
 // The ranges keep every int32 sum from overflowing (at most 32767). A row's result
-// depends on that row alone, so it is the same whatever rows run beside it.
+// depends on that row alone, so it is the same whatever rows run beside it. Non-finite
+// activations give meaningless values (not always NaN, as f32 would): the row's output
+// is lost either way.
 //
 // Layouts (LoRAPacking): A in groups of four ranks, [block of 8 columns][rank][8];
 // Bᵀ int8 in blocks of 8 outputs, [pair of ranks][output][rank in pair].
