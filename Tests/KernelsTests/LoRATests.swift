@@ -170,6 +170,26 @@ private func pack(_ count: Int, _ body: (UnsafeMutablePointer<Float16>) -> Void)
         #expect(a.filter { $0 != 0 }.count == m.count && bT.filter { $0 != 0 }.count == m.count)
         #expect(a.allSatisfy { !$0.isNaN } && bT.allSatisfy { !$0.isNaN })
     }
+
+    @Test(arguments: [(1, 3), (4, 8), (5, 13), (16, 40)])
+    func int8PackingRoundTripsAndPadsWithZeros(rank: Int, cols: Int) {
+        // Given a (rank, cols) matrix of nonzero bytes
+        let m: [Int8] = (0..<(rank * cols)).map { i in
+            let magnitude = Int8(i % 127 + 1)
+            return i.isMultiple(of: 2) ? magnitude : -magnitude
+        }
+        // When it is packed as int8 A and Bᵀ (over bytes that are not zero), then unpacked
+        var a = [Int8](repeating: 99, count: LoRAPacking.count(rank: rank, cols: cols)), bT = a
+        a.withUnsafeMutableBufferPointer { LoRAPacking.packA($0.baseAddress!, m, rank: rank, inDim: cols) }
+        bT.withUnsafeMutableBufferPointer { LoRAPacking.packBT($0.baseAddress!, m, rank: rank, outDim: cols) }
+        var fromA = [Float](repeating: 0, count: m.count), fromBT = [Float](repeating: 0, count: m.count)
+        LoRAPacking.unpackA(&fromA, a, precision: .int8, rank: rank, inDim: cols)
+        LoRAPacking.unpackBT(&fromBT, bT, precision: .int8, rank: rank, outDim: cols)
+        // Then both give the matrix back, and every other packed byte is zero
+        let expected: [Float] = m.map { Float($0) }
+        #expect(fromA == expected && fromBT == expected)
+        #expect(a.filter { $0 != 0 }.count == m.count && bT.filter { $0 != 0 }.count == m.count)
+    }
 }
 
 extension Array {
@@ -241,16 +261,19 @@ private struct Int8LoRA {
 }
 
 extension LoRATests {
-    /// Rows 0-2 share one adapter (a pair, then one alone), row 3 has another, row 4
-    /// none; dims exercising the wide, 8-wide and scalar parts of both loops, and ranks
-    /// giving the decode kernel one to five groups of four ranks.
+    /// Rows 0-2 share adapter 0, rows 3 and 6 take adapter 1 (another scale), row 5
+    /// adapter 2 (one rank more), row 4 none: the decode rows run as pairs of one
+    /// adapter, pairs of two adapters and rows alone. Dims exercising the wide, 8-wide and
+    /// scalar parts of both loops, and ranks giving the decode kernel one to five groups
+    /// of four ranks.
     @Test(arguments: [(77, 75, 5), (576, 1536, 16), (1536, 576, 9), (40, 200, 17), (8, 8, 1)])
     func int8WeightsTakeTheirRankScalesOnBothPaths(inDim: Int, outDim: Int, rank: Int) {
-        // Given two int8 adapters with a scale per rank, and 5 rows
+        // Given three int8 adapters with a scale per rank, and 8 rows
         var rng = TestRandom(seed: UInt64(3 * inDim + rank))
-        let T = 5, stride = LoRAPacking.paddedRank(rank), scale: Float = 0.75
-        let adapters = (0..<2).map { _ in Int8LoRA(rank: rank, inDim: inDim, outDim: outDim, rng: &rng) }
-        let assignment: [Int?] = [0, 0, 0, 1, nil]
+        let T = 8, stride = LoRAPacking.paddedRank(rank + 1)
+        let ranks = [rank, rank, rank + 1], scales: [Float] = [0.75, 1.25, 0.5]
+        let adapters = ranks.map { Int8LoRA(rank: $0, inDim: inDim, outDim: outDim, rng: &rng) }
+        let assignment: [Int?] = [0, 0, 0, 1, nil, 2, 1, 0]
         let x = rng.floats(T * inDim), base = rng.floats(T * outDim)
         var decoded = base, prompt = base, alone = base
         var shrink = [Float](repeating: 0, count: T * stride)
@@ -260,8 +283,8 @@ extension LoRATests {
                 adapters.map(\.rankScales).withPointers { scalePointers in
                     // When the rows run as decode rows
                     let rows = assignment.enumerated().compactMap { t, k in
-                        k.map { LoRARow(row: t, a: aPointers[$0], bT: bPointers[$0], precision: .int8, rank: rank,
-                                        scale: scale, rankScales: scalePointers[$0]) }
+                        k.map { LoRARow(row: t, a: aPointers[$0], bT: bPointers[$0], precision: .int8, rank: ranks[$0],
+                                        scale: scales[$0], rankScales: scalePointers[$0]) }
                     }
                     loraRowsForward(out: &decoded, outStride: outDim, x: x, xStride: inDim, rows: rows, count: rows.count,
                                     inDim: inDim, outDim: outDim, shrink: &shrink, shrinkStride: stride)
@@ -270,23 +293,23 @@ extension LoRATests {
                         loraRowsForward(out: &alone, outStride: outDim, x: x, xStride: inDim, rows: [row], count: 1,
                                         inDim: inDim, outDim: outDim, shrink: &shrink, shrinkStride: stride)
                     }
-                    // And adapter 0's rows as one prompt chunk
+                    // And adapter 0's first rows as one prompt chunk
                     loraGemmForward(out: &prompt, outStride: outDim, x: x, xStride: inDim, T: 3, a: aPointers[0],
                                     bT: bPointers[0], precision: .int8, rank: rank, inDim: inDim, outDim: outDim,
-                                    scale: scale, rankScales: scalePointers[0], scratch: &scratch, shrink: &shrink)
+                                    scale: scales[0], rankScales: scalePointers[0], scratch: &scratch, shrink: &shrink)
                 }
             }
         }
-        // Then a row's result is bit-identical in a pair and alone
+        // Then a row's result is bit-identical in a pair (of either kind) and alone
         #expect(decoded == alone)
         // And each row is base + its side path with every rank's scale: within f32
         // rounding on the prompt path, and within the bound of its int16 rounding on the
         // decode path
         for t in 0..<T {
             let rowX = x[(t * inDim)..<((t + 1) * inDim)]
-            let side = assignment[t].map { adapters[$0].reference(x: rowX, scale: scale) }
+            let side = assignment[t].map { adapters[$0].reference(x: rowX, scale: scales[$0]) }
                 ?? [Double](repeating: 0, count: outDim)
-            let bound = assignment[t].map { adapters[$0].decodeRoundingBound(x: rowX, scale: scale) }
+            let bound = assignment[t].map { adapters[$0].decodeRoundingBound(x: rowX, scale: scales[$0]) }
                 ?? [Double](repeating: 0, count: outDim)
             let magnitude = side.map(abs).max()! + 1
             for o in 0..<outDim {

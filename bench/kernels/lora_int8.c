@@ -2,9 +2,11 @@
 // (Sources/CSIMD/lora_int8.c, vpmaddwd on x and rank values rounded to int16) against
 // the arithmetic it replaced, each int8 weight widened to f32 and multiplied in f32
 // (written here in C with the same loop shape as the former Swift kernel: four ranks
-// of A or four output blocks of Bᵀ per pass, eight accumulators). One thread, rank 16,
-// the seven projections of one SmolLM2-135M layer:
-// - in cache: one adapter's weights, read again and again (what the arithmetic costs);
+// of A or four output blocks of Bᵀ per pass, eight accumulators), and the integer
+// kernel taking two rows of two adapters in one call. One thread, rank 16, the seven
+// projections of one SmolLM2-135M layer, two rows of two adapters (consecutive copies of
+// the layer's weights) per pass:
+// - in cache: two adapters' weights, read again and again (what the arithmetic costs);
 // - from L3: 64 copies of the layer's weights cycled (10.4 MB, inside a 32 MB L3);
 // - from memory: 960 copies (156 MB), what a step of 32 distinct adapters over 30
 //   layers reads, past any L3 here.
@@ -20,11 +22,11 @@
 #include <string.h>
 
 enum { RANK = 16, REPS = 2000 };
-static const long cycled[3] = {1, 64, 960};
+static const long cycled[3] = {2, 64, 960};
 static const char *const placeNames[3] = {"in cache", "from L3", "from memory"};
 static const long dims[7][2] = {{576, 576}, {576, 192}, {576, 192}, {576, 576}, {576, 1536}, {576, 1536}, {1536, 576}};
 
-// The former arithmetic, A as packed for both (groups of four ranks, [block][rank][8]),
+// The former arithmetic, A as packed for both ([block of 8 columns][rank][8]),
 // Bᵀ in the halves' layout [block of 8 outputs][rank][8].
 static __m256 widen(const int8_t *p) {
     return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
@@ -45,7 +47,7 @@ static void widened_row(float *out, const float *x, const int8_t *a, const int8_
         for (int i = 0; i < 8; i++) c[i] = _mm256_setzero_ps();
         for (long b = 0; b < blocks; b++) {
             const __m256 xv = _mm256_loadu_ps(x + 8 * b);
-            const int8_t *p = a + (g * blocks + b) * 32, *q = p + blocks * 32;
+            const int8_t *p = a + (b * (RANK / 4) + g) * 32, *q = p + 32;
             for (int k = 0; k < 4; k++) {
                 c[k] = _mm256_fmadd_ps(widen(p + 8 * k), xv, c[k]);
                 c[4 + k] = _mm256_fmadd_ps(widen(q + 8 * k), xv, c[4 + k]);
@@ -70,37 +72,51 @@ static long layer_bytes(void) {
     return bytes;
 }
 
-// Microseconds per layer, `layers` distinct copies of the weights cycled.
-static double run(int integer, const int8_t *weights, long layers, const float *x, float *out, const float *rankScales) {
+enum { WIDENED, INTEGER, INTEGER_TWO, KERNELS };
+static const char *const kernelNames[KERNELS] = {"f32-widened", "integer", "integer two adapters a call"};
+
+// Microseconds per layer and row, `layers` distinct copies of the weights cycled.
+static double run(int kernel, const int8_t *weights, long layers, const float *x, float *out, const float *rankScales) {
     const double start = now();
     for (long rep = 0; rep < REPS; rep++) {
-        const int8_t *w = weights + rep % layers * layer_bytes();
+        const int8_t *w0 = weights + 2 * rep % layers * layer_bytes(), *w1 = weights + (2 * rep + 1) % layers * layer_bytes();
         for (int p = 0; p < 7; p++) {
-            const int8_t *a = w, *bT = w + RANK * dims[p][0];
-            if (integer) graft_lora_int8_rows(out, NULL, x, NULL, a, bT, RANK, dims[p][0], dims[p][1], 0.5f, rankScales);
-            else widened_row(out, x, a, bT, dims[p][0], dims[p][1], 0.5f, rankScales);
-            w += RANK * (dims[p][0] + dims[p][1]);
+            const graft_lora_int8_t first = {w0, w0 + RANK * dims[p][0], 0.5f, rankScales},
+                                    second = {w1, w1 + RANK * dims[p][0], 0.5f, rankScales};
+            if (kernel == WIDENED) {
+                widened_row(out, x, first.a, first.bT, dims[p][0], dims[p][1], 0.5f, rankScales);
+                widened_row(out, x, second.a, second.bT, dims[p][0], dims[p][1], 0.5f, rankScales);
+            } else if (kernel == INTEGER) {
+                graft_lora_int8_rows(out, NULL, x, NULL, &first, NULL, RANK, dims[p][0], dims[p][1]);
+                graft_lora_int8_rows(out, NULL, x, NULL, &second, NULL, RANK, dims[p][0], dims[p][1]);
+            } else {
+                graft_lora_int8_rows(out, out + 1536, x, x, &first, &second, RANK, dims[p][0], dims[p][1]);
+            }
+            w0 += RANK * (dims[p][0] + dims[p][1]);
+            w1 += RANK * (dims[p][0] + dims[p][1]);
         }
     }
-    return (now() - start) / REPS * 1e6;
+    return (now() - start) / REPS / 2 * 1e6;
 }
 
 int main(void) {
     const long bytes = layer_bytes() * cycled[2];
     int8_t *weights = aligned_alloc(64, bytes);
     for (long i = 0; i < bytes; i++) weights[i] = (int8_t)(rand() % 255 - 127);
-    float x[1536], out[1536], rankScales[RANK];
-    for (int i = 0; i < 1536; i++) x[i] = (float)(rand() % 2001) / 2000 - 0.5f, out[i] = 0;
+    float x[1536], out[2 * 1536] = {0}, rankScales[RANK];
+    for (int i = 0; i < 1536; i++) x[i] = (float)(rand() % 2001) / 2000 - 0.5f;
     for (int r = 0; r < RANK; r++) rankScales[r] = 1e-3f;
     for (int place = 0; place < 3; place++) {
-        double fastest[2] = {1e9, 1e9};
+        double fastest[KERNELS] = {1e9, 1e9, 1e9};
         for (int round = 0; round < 9; round++)
-            for (int integer = 0; integer < 2; integer++) {
-                const double t = run(integer, weights, cycled[place], x, out, rankScales);
-                fastest[integer] = t < fastest[integer] ? t : fastest[integer];
+            for (int kernel = 0; kernel < KERNELS; kernel++) {
+                const double t = run(kernel, weights, cycled[place], x, out, rankScales);
+                fastest[kernel] = t < fastest[kernel] ? t : fastest[kernel];
             }
-        printf("lora_int8 %-11s one row, rank %d, us per layer: f32-widened %.2f, integer %.2f (%.2fx)\n",
-               placeNames[place], RANK, fastest[0], fastest[1], fastest[0] / fastest[1]);
+        printf("lora_int8 %-11s rank %d, us per layer and row:", placeNames[place], RANK);
+        for (int kernel = 0; kernel < KERNELS; kernel++) printf(" %s %.2f", kernelNames[kernel], fastest[kernel]);
+        printf(" (integer over widened %.2fx, two a call over one %.2fx)\n", fastest[WIDENED] / fastest[INTEGER],
+               fastest[INTEGER] / fastest[INTEGER_TWO]);
     }
     printf("(sink %g)\n", out[7]);
     free(weights);

@@ -4,7 +4,10 @@
 // `vpmaddwd` does sixteen in one (bench/kernels/lora_int8.c compares the two). With
 // many distinct adapters the side path waits on memory either way.
 //
-// For one row, or two rows of one adapter (sharing each widened load, never a sum):
+// For one row, two rows of one adapter (sharing each widened load, never a sum), or two
+// rows of two adapters of one rank (both adapters' weights streamed in the same pass:
+// with many distinct adapters the weights come from memory, and two streams keep twice
+// the misses in flight):
 // 1. x is rounded to int16 with one scale for the row, σx = max|x| / xRange;
 // 2. s[r] = Σ_i A[r,i]·qx[i] exactly in int32, then s[r]·(σx·scale·rankScales[r]) in f32;
 // 3. those rank values are rounded to int16 with one scale, σs = max|s| / sRange;
@@ -14,8 +17,9 @@
 // activations give meaningless values (not always NaN, as f32 would): the row's output
 // is lost either way.
 //
-// Layouts (LoRAPacking): A in groups of four ranks, [block of 8 columns][rank][8];
-// Bᵀ int8 in blocks of 8 outputs, [pair of ranks][output][rank in pair].
+// Layouts (LoRAPacking): A [block of 8 columns][rank, padded to 4][8], so the groups of
+// four ranks, read side by side, are one forward stream; Bᵀ in blocks of 8 outputs,
+// [pair of ranks][output][rank in pair].
 #ifndef GRAFT_LORA_INT8_H
 #define GRAFT_LORA_INT8_H
 
@@ -25,9 +29,17 @@ long graft_lora_int8_x_range(long inDim);
 /// The int16 range the rank values are rounded to, likewise for paddedRank(rank).
 long graft_lora_int8_s_range(long rank);
 
-/// out0 += the side path of x0 (and out1 of x1 when both are non-null), A and Bᵀ packed
-/// int8 with `rank` ranks, rankScales[r] the product of rank r's two scales.
-void graft_lora_int8_rows(float *out0, float *out1, const float *x0, const float *x1, const void *a, const void *bT,
-                          long rank, long inDim, long outDim, float scale, const float *rankScales);
+/// One adapter's int8 weights for one projection: A and Bᵀ packed, the adapter's alpha
+/// scaling, and rankScales[r] the product of rank r's two scales.
+typedef struct {
+    const void *a, *bT;
+    float scale;
+    const float *rankScales;
+} graft_lora_int8_t;
+
+/// out0 += the side path of x0 through w0; and when w1 is non-null, out1 += that of x1
+/// through w1, which has `rank` ranks too (w0's own matrices, or another adapter's).
+void graft_lora_int8_rows(float *out0, float *out1, const float *x0, const float *x1, const graft_lora_int8_t *w0,
+                          const graft_lora_int8_t *w1, long rank, long inDim, long outDim);
 
 #endif

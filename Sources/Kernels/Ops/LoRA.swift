@@ -12,8 +12,8 @@ import CSIMD
 // Two kernels, as in MatMul:
 // - loraRowsForward (decode rows): every row has its own adapter (or none) and sums
 //   in a fixed order of its own, so its result never depends on the rest of the batch
-//   (neighbouring rows of one adapter share loads, never sums); all rows of a
-//   projection run as one parallel job;
+//   (rows going two at a time share loads or memory streams, never sums); all rows of
+//   a projection run as one parallel job;
 // - loraGemmForward (prompt chunks): rows of one adapter, two RowInvariantGEMM
 //   products on the weights unpacked to f32 scratch.
 
@@ -45,8 +45,9 @@ public struct LoRARow {
 
 /// For each of `count` rows: out[row] += scale · B(A · x[row]), A and Bᵀ packed
 /// (`LoRAPacking`). shrink: scratch of count · shrinkStride floats (shrinkStride ≥
-/// every row's padded rank). Neighbouring rows of one adapter (the engine orders rows
-/// by adapter) go two at a time, sharing each load of the adapter's weights.
+/// every row's padded rank). Rows go two at a time where they can: neighbouring rows of
+/// one adapter (the engine orders rows by adapter) share each load of its weights, and
+/// int8 rows of two adapters of one rank stream both adapters' weights in one pass.
 public func loraRowsForward(out: UnsafeMutablePointer<Float>, outStride: Int,
                             x: UnsafePointer<Float>, xStride: Int,
                             rows: UnsafePointer<LoRARow>, count: Int, inDim: Int, outDim: Int,
@@ -57,20 +58,29 @@ public func loraRowsForward(out: UnsafeMutablePointer<Float>, outStride: Int,
         while i < chunk.upperBound {
             let r = rows[i]
             precondition(LoRAPacking.paddedRank(r.rank) <= shrinkStride, "rank \(r.rank) above the shrink stride \(shrinkStride)")
-            let pair = i + 1 < chunk.upperBound && rows[i + 1].sharesWeights(with: r)
-            let second = pair ? rows[i + 1].row : r.row
-            let rowOut = (out + r.row &* outStride, out + second &* outStride)
-            let rowX = (x + r.row &* xStride, x + second &* xStride)
-            let rowShrink = (shrink + i &* shrinkStride, shrink + (i &+ 1) &* shrinkStride)
+            let next = i + 1 < chunk.upperBound ? rows[i + 1] : nil
             switch r.precision {
             case .f16:
-                loraSidePath(pair: pair, out: rowOut, x: rowX, a: r.a, bT: r.bT, rank: r.rank, inDim: inDim,
-                             outDim: outDim, scale: r.scale, shrink: rowShrink)
+                let pair = next?.sharesWeights(with: r) ?? false
+                let second = pair ? rows[i + 1].row : r.row
+                loraSidePath(pair: pair, out: (out + r.row &* outStride, out + second &* outStride),
+                             x: (x + r.row &* xStride, x + second &* xStride), a: r.a, bT: r.bT, rank: r.rank,
+                             inDim: inDim, outDim: outDim, scale: r.scale,
+                             shrink: (shrink + i &* shrinkStride, shrink + (i &+ 1) &* shrinkStride))
+                i &+= pair ? 2 : 1
             case .int8:
-                graft_lora_int8_rows(rowOut.0, pair ? rowOut.1 : nil, rowX.0, pair ? rowX.1 : nil, r.a, r.bT, r.rank,
-                                     inDim, outDim, r.scale, r.rankScales)
+                var first = r.int8Weights
+                if let next, next.precision == .int8, next.rank == r.rank {
+                    var second = next.int8Weights
+                    graft_lora_int8_rows(out + r.row &* outStride, out + next.row &* outStride, x + r.row &* xStride,
+                                         x + next.row &* xStride, &first, &second, r.rank, inDim, outDim)
+                    i &+= 2
+                } else {
+                    graft_lora_int8_rows(out + r.row &* outStride, nil, x + r.row &* xStride, nil, &first, nil,
+                                         r.rank, inDim, outDim)
+                    i &+= 1
+                }
             }
-            i &+= pair ? 2 : 1
         }
     }
 }
@@ -80,6 +90,11 @@ extension LoRARow {
     @inlinable func sharesWeights(with other: LoRARow) -> Bool {
         a == other.a && bT == other.bT && precision == other.precision && rank == other.rank && scale == other.scale
             && rankScales == other.rankScales
+    }
+
+    /// The int8 kernel's view of this row's weights.
+    var int8Weights: graft_lora_int8_t {
+        graft_lora_int8_t(a: a, bT: bT, scale: scale, rankScales: rankScales)
     }
 }
 
@@ -318,8 +333,10 @@ public func loraGemmForward(out: UnsafeMutablePointer<Float>, outStride: Int,
 /// The kernels' layout of an adapter's weights (halves or int8), chosen so the decode kernels read each
 /// matrix as one forward stream (with many distinct adapters in a batch the side path
 /// streams every adapter's weights from memory each step):
-/// - A (rank, inDim): ranks in groups of four (the last zero-padded), each group
-///   [block of 8 columns][rank in group][8], columns zero-padded to a multiple of 8;
+/// - A (rank, inDim): for halves, ranks in groups of four (the last zero-padded), each
+///   group [block of 8 columns][rank in group][8]; for int8, [block of 8 columns][rank,
+///   padded to 4][8], so the integer kernel's groups read side by side are one stream;
+///   columns zero-padded to a multiple of 8;
 /// - Bᵀ (rank, outDim): [block of 8 outputs][rank, padded to 4][8] for halves, and
 ///   [block of 8 outputs][pair of ranks][8][2] for int8; outputs zero-padded to a
 ///   multiple of 8.
@@ -331,8 +348,11 @@ public enum LoRAPacking {
     public static func count(rank: Int, cols: Int) -> Int { paddedRank(rank) * paddedCols(cols) }
 
     /// Index in packed A of A[r, i].
-    @inlinable static func aIndex(_ r: Int, _ i: Int, inDim: Int) -> Int {
-        ((r / 4 * (paddedCols(inDim) / 8) + i / 8) * 4 + r % 4) * 8 + i % 8
+    @inlinable static func aIndex(_ r: Int, _ i: Int, rank: Int, inDim: Int, precision: LoRAWeightPrecision) -> Int {
+        switch precision {
+        case .f16: ((r / 4 * (paddedCols(inDim) / 8) + i / 8) * 4 + r % 4) * 8 + i % 8
+        case .int8: (i / 8 * paddedRank(rank) + r) * 8 + i % 8
+        }
     }
 
     /// Index in packed Bᵀ of Bᵀ[r, o]. int8 ranks go in pairs, [block][pair][8][2], so
@@ -344,34 +364,39 @@ public enum LoRAPacking {
         }
     }
 
-    /// Packs A (rank, inDim) row-major into `dst` (`count(rank:cols: inDim)` elements).
-    public static func packA<E: Numeric>(_ dst: UnsafeMutablePointer<E>, _ a: UnsafePointer<E>, rank: Int, inDim: Int) {
-        dst.update(repeating: 0, count: count(rank: rank, cols: inDim))
-        for r in 0..<rank { for i in 0..<inDim { dst[aIndex(r, i, inDim: inDim)] = a[r * inDim + i] } }
+    /// Packs half A (rank, inDim) row-major into `dst` (`count(rank:cols: inDim)` elements).
+    public static func packA(_ dst: UnsafeMutablePointer<Float16>, _ a: UnsafePointer<Float16>, rank: Int, inDim: Int) {
+        pack(dst, a, rank: rank, cols: inDim) { aIndex($0, $1, rank: rank, inDim: inDim, precision: .f16) }
+    }
+
+    /// Packs int8 A (rank, inDim) row-major into `dst` (`count(rank:cols: inDim)` bytes).
+    public static func packA(_ dst: UnsafeMutablePointer<Int8>, _ a: UnsafePointer<Int8>, rank: Int, inDim: Int) {
+        pack(dst, a, rank: rank, cols: inDim) { aIndex($0, $1, rank: rank, inDim: inDim, precision: .int8) }
     }
 
     /// Packs half Bᵀ (rank, outDim) row-major into `dst` (`count(rank:cols: outDim)` elements).
     public static func packBT(_ dst: UnsafeMutablePointer<Float16>, _ bT: UnsafePointer<Float16>, rank: Int, outDim: Int) {
-        packBT(dst, bT, rank: rank, outDim: outDim, precision: .f16)
+        pack(dst, bT, rank: rank, cols: outDim) { bTIndex($0, $1, rank: rank, precision: .f16) }
     }
 
     /// Packs int8 Bᵀ (rank, outDim) row-major into `dst` (`count(rank:cols: outDim)` bytes).
     public static func packBT(_ dst: UnsafeMutablePointer<Int8>, _ bT: UnsafePointer<Int8>, rank: Int, outDim: Int) {
-        packBT(dst, bT, rank: rank, outDim: outDim, precision: .int8)
+        pack(dst, bT, rank: rank, cols: outDim) { bTIndex($0, $1, rank: rank, precision: .int8) }
     }
 
-    private static func packBT<E: Numeric>(_ dst: UnsafeMutablePointer<E>, _ bT: UnsafePointer<E>, rank: Int, outDim: Int,
-                                           precision: LoRAWeightPrecision) {
-        dst.update(repeating: 0, count: count(rank: rank, cols: outDim))
-        for r in 0..<rank {
-            for o in 0..<outDim { dst[bTIndex(r, o, rank: rank, precision: precision)] = bT[r * outDim + o] }
-        }
+    /// dst[index(r, c)] = m[r, c] for a row-major (rank, cols) m, every other element zero.
+    private static func pack<E: Numeric>(_ dst: UnsafeMutablePointer<E>, _ m: UnsafePointer<E>, rank: Int, cols: Int,
+                                         at index: (Int, Int) -> Int) {
+        dst.update(repeating: 0, count: count(rank: rank, cols: cols))
+        for r in 0..<rank { for c in 0..<cols { dst[index(r, c)] = m[r * cols + c] } }
     }
 
     /// A (rank, inDim) row-major in f32 from packed A, as stored (no scales applied).
     public static func unpackA(_ dst: UnsafeMutablePointer<Float>, _ a: UnsafeRawPointer,
                                precision: LoRAWeightPrecision = .f16, rank: Int, inDim: Int) {
-        for r in 0..<rank { for i in 0..<inDim { dst[r * inDim + i] = element(a, aIndex(r, i, inDim: inDim), precision) } }
+        for r in 0..<rank {
+            for i in 0..<inDim { dst[r * inDim + i] = element(a, aIndex(r, i, rank: rank, inDim: inDim, precision: precision), precision) }
+        }
     }
 
     /// Bᵀ (rank, outDim) row-major in f32 from packed Bᵀ, as stored (no scales applied).
